@@ -1,0 +1,231 @@
+"""Encoders and decoders (PAPER.md, "The models").
+
+Decoder bodies map a latent vector to an image:
+- ``mlp``: the paper's body, depth x [Linear(width), BatchNorm1d, LeakyReLU(0.01)] ->
+  Linear(1024) -> reshape (64, 4, 4) -> ConvTranspose2d(4, 2, 1) layers up to the image
+  size (64 -> 64 -> 32 -> 32 -> 3 channels at 64 px), LeakyReLU between.
+- ``broadcast``: a spatial-broadcast body (the latent tiled over the image with two
+  coordinate channels, then 3x3 convolutions), often easier to fit on small CPUs.
+
+``AdditiveDecoder`` renders each block with its own body and sums the images,
+f(z) = sum_i f_i(z_Bi). ``MonolithicDecoder`` is one body of all of z. ``MaskedDecoder``
+is the object-centric ablation: per-block RGB and mask logits, composited with a softmax
+over blocks and a learned background; it is not additive.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+DECODERS = ("additive", "monolithic", "masked")
+BODIES = ("mlp", "broadcast")
+ENCODERS = ("conv", "resnet18")
+_SLOPE = 0.01
+
+
+def _mlp(d_in: int, width: int, depth: int, d_out: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers.append(nn.Linear(d_in, width))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(nn.LeakyReLU(_SLOPE))
+        d_in = width
+    layers.append(nn.Linear(d_in, d_out))
+    return nn.Sequential(*layers)
+
+
+def _n_halvings(image_size: int) -> int:
+    n = math.log2(image_size / 4)
+    if image_size < 8 or n != int(n):
+        raise ValueError(f"`image_size` must be a power of two >= 8, but got {image_size}")
+    return int(n)
+
+
+class MLPDeconvBody(nn.Module):
+    """The paper's decoder network for one block (or for all of z)."""
+
+    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool):
+        super().__init__()
+        self.mlp = _mlp(d_in, width, depth, 64 * 4 * 4, batch_norm)
+        n_up = _n_halvings(image_size)
+        chans = [64] + ([64, 32, 32] * n_up)[: n_up - 1] + [out_channels]
+        layers: list[nn.Module] = []
+        for i in range(n_up):
+            layers.append(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, stride=2, padding=1))
+            if i < n_up - 1:
+                layers.append(nn.LeakyReLU(_SLOPE))
+        self.deconv = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.mlp(z).view(-1, 64, 4, 4))
+
+
+class BroadcastBody(nn.Module):
+    """Spatial-broadcast decoder: tile z over the image, add (x, y) channels, 3x3 convs."""
+
+    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool):
+        super().__init__()
+        channels = max(16, min(64, width // 4))
+        self.image_size = image_size
+        lin = torch.linspace(-1, 1, image_size)
+        ys, xs = torch.meshgrid(lin, lin, indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys]).unsqueeze(0), persistent=False)
+        layers: list[nn.Module] = []
+        c_in = d_in + 2
+        for _ in range(max(depth - 1, 1)):
+            layers.append(nn.Conv2d(c_in, channels, 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(channels))
+            layers.append(nn.LeakyReLU(_SLOPE))
+            c_in = channels
+        layers.append(nn.Conv2d(c_in, out_channels, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        s = self.image_size
+        tiled = z[:, :, None, None].expand(-1, -1, s, s)
+        return self.net(torch.cat([tiled, self.coords.expand(len(z), -1, -1, -1)], dim=1))
+
+
+def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool):
+    if kind == "mlp":
+        return MLPDeconvBody(d_in, out_channels, image_size, width, depth, batch_norm)
+    if kind == "broadcast":
+        return BroadcastBody(d_in, out_channels, image_size, width, depth, batch_norm)
+    raise ValueError(f"`body` must be one of {list(BODIES)}, but got {kind!r}")
+
+
+class AdditiveDecoder(nn.Module):
+    """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
+
+    def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
+                 body: str = "mlp", batch_norm: bool = True):
+        super().__init__()
+        self.block_size = block_size
+        self.bodies = nn.ModuleList(
+            make_body(body, block_size, 3, image_size, width, depth, batch_norm) for _ in range(n_blocks)
+        )
+
+    def block_images(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """The image each block contributes, f_i(z_Bi)."""
+        b = self.block_size
+        return [f(z[:, i * b : (i + 1) * b]) for i, f in enumerate(self.bodies)]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.block_images(z)).sum(0)
+
+
+class MonolithicDecoder(nn.Module):
+    """One body of all of z: the non-additive baseline."""
+
+    def __init__(self, d: int, image_size: int, width: int = 512, depth: int = 5, body: str = "mlp",
+                 batch_norm: bool = True):
+        super().__init__()
+        self.body = make_body(body, d, 3, image_size, width, depth, batch_norm)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)
+
+
+class MaskedDecoder(nn.Module):
+    """Object-centric compositing: softmax over block masks and a learned background."""
+
+    def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
+                 body: str = "mlp", batch_norm: bool = True):
+        super().__init__()
+        self.block_size = block_size
+        self.bodies = nn.ModuleList(
+            make_body(body, block_size, 4, image_size, width, depth, batch_norm) for _ in range(n_blocks)
+        )
+        self.background = nn.Parameter(torch.ones(1, 3, 1, 1))
+        self.background_logit = nn.Parameter(torch.zeros(1, 1, 1, 1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        b = self.block_size
+        outs = [f(z[:, i * b : (i + 1) * b]) for i, f in enumerate(self.bodies)]
+        rgb = torch.stack([o[:, :3] for o in outs] + [self.background.expand_as(outs[0][:, :3])])
+        logits = torch.stack([o[:, 3:] for o in outs] + [self.background_logit.expand_as(outs[0][:, 3:])])
+        return (torch.softmax(logits, dim=0) * rgb).sum(0)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def make_decoder(kind: str, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
+                 body: str = "mlp", batch_norm: bool = True, match_params: bool = False) -> nn.Module:
+    """Build a decoder by name. ``match_params`` widens a monolithic decoder until it has
+    at least as many parameters as the additive decoder of the same width."""
+    if kind == "additive":
+        return AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm)
+    if kind == "masked":
+        return MaskedDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm)
+    if kind != "monolithic":
+        raise ValueError(f"`decoder` must be one of {list(DECODERS)}, but got {kind!r}")
+    d = block_size * n_blocks
+    if match_params:
+        target = count_parameters(AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm))
+        lo, hi = width, width * n_blocks * 4
+        while lo < hi:  # smallest width whose parameter count reaches the target
+            mid = (lo + hi) // 2
+            if count_parameters(MonolithicDecoder(d, image_size, mid, depth, body, batch_norm)) >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        width = lo
+    return MonolithicDecoder(d, image_size, width, depth, body, batch_norm)
+
+
+class ConvEncoder(nn.Module):
+    """A small CPU-friendly encoder: stride-2 convolutions down to 4x4, then an MLP."""
+
+    def __init__(self, d: int, image_size: int, channels: int = 32, hidden: int = 256):
+        super().__init__()
+        n_down = _n_halvings(image_size)
+        chans = [3] + [channels * (1 if i < 2 else 2) for i in range(n_down)]
+        layers: list[nn.Module] = []
+        for i in range(n_down):
+            layers += [nn.Conv2d(chans[i], chans[i + 1], 4, stride=2, padding=1), nn.LeakyReLU(_SLOPE)]
+        self.conv = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Linear(chans[-1] * 16, hidden), nn.LeakyReLU(_SLOPE), nn.Linear(hidden, d), nn.BatchNorm1d(d)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).flatten(1))
+
+
+class ResNet18Encoder(nn.Module):
+    """The paper's encoder: ResNet-18 features (random init) -> 5 x [Linear 512, BN,
+    LeakyReLU] -> Linear(d) -> BatchNorm1d(d). Needs torchvision (extra ``resnet``)."""
+
+    def __init__(self, d: int, width: int = 512, depth: int = 5):
+        super().__init__()
+        try:
+            from torchvision.models import resnet18
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            from additive.errors import AdxError
+
+            raise AdxError(
+                "the resnet18 encoder needs torchvision: pip install 'additive-decoders[resnet]' "
+                "(or use encoder: conv)"
+            ) from exc
+        net = resnet18(weights=None)
+        net.fc = nn.Identity()
+        self.features = net
+        self.head = nn.Sequential(_mlp(512, width, depth, d, batch_norm=True), nn.BatchNorm1d(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def make_encoder(kind: str, d: int, image_size: int) -> nn.Module:
+    if kind == "conv":
+        return ConvEncoder(d, image_size)
+    if kind == "resnet18":
+        return ResNet18Encoder(d)
+    raise ValueError(f"`encoder` must be one of {list(ENCODERS)}, but got {kind!r}")

@@ -1,0 +1,231 @@
+"""Run one trial from one ``TrialSpec``: data, training, model selection, metrics.
+
+``run_trial(spec)`` is the single entry point the sweep layer calls; it knows nothing of
+Ray. Model selection keeps the state with the best validation reconstruction loss and
+never looks at ground-truth latents.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from additive.data import Datasets, make_datasets
+from additive.errors import BudgetError, DivergedError
+from additive.evaluate import evaluate
+from additive.models import make_decoder, make_encoder
+from additive.spec import TrialSpec
+
+Callback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class TrialResult:
+    """Final metrics of a trial and what analysis needs later."""
+
+    metrics: dict[str, float]
+    curves: list[dict[str, float]] = field(default_factory=list)
+    steps_done: int = 0
+    best_step: int = 0
+    train_seconds: float = 0.0
+    data_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    device: str = "cpu"
+    weights_path: str | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from additive.errors import AdxError
+
+        raise AdxError("`device` is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
+    space = spec.latent_space()
+    encoder = make_encoder(spec.encoder, space.d, spec.image_size).to(device)
+    decoder = make_decoder(
+        spec.decoder, space.block_size, space.n_objects, spec.image_size, spec.width, spec.depth,
+        spec.body, spec.batch_norm, spec.match_params,
+    ).to(device)
+    return encoder, decoder
+
+
+def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
+    if spec.lr_decay == "step":
+        every = spec.lr_decay_every or max(spec.steps // 3, 1)
+        return lambda step: spec.lr_decay_gamma ** (step // every)
+    if spec.lr_decay == "cosine":
+        floor = spec.lr_decay_gamma if spec.lr_decay_gamma < 1 else 0.0
+        return lambda step: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step / spec.steps, 1.0)))
+    return lambda step: 1.0
+
+
+@torch.no_grad()
+def validation_loss(encoder, decoder, data: Datasets, chunk: int = 1024) -> float:
+    """Mean pixel MSE on the validation set (the model-selection criterion)."""
+    encoder.eval()
+    decoder.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(data.val), chunk):
+        x = data.val.float_images(i, i + chunk)
+        total += float(((decoder(encoder(x)).float() - x) ** 2).sum())
+        count += x.numel()
+    encoder.train()
+    decoder.train()
+    return total / count
+
+
+def run_trial(
+    spec: TrialSpec,
+    callback: Callback | None = None,
+    weights_dir: str | os.PathLike | None = None,
+) -> TrialResult:
+    """Train and evaluate one trial.
+
+    ``callback(step, metrics)`` is called at every evaluation with ``train_loss``,
+    ``val_loss``, ``best_val_loss`` and ``lr``. Raises ``DivergedError`` on a NaN or
+    infinite loss and ``BudgetError`` past ``max_seconds``. With ``weights_dir`` the best
+    encoder and decoder states are saved there (``weights.pt``, a plain state dict of
+    tensors, to be loaded with ``torch.load(..., weights_only=True)``).
+    """
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    device = resolve_device(spec.device)
+    seed_everything(spec.seed)
+    t0 = time.perf_counter()
+    space = spec.latent_space()
+    data = make_datasets(
+        space, spec.n_train, spec.val_size, spec.n_test, spec.n_oos, spec.image_size, spec.seed, device
+    )
+    data_seconds = time.perf_counter() - t0
+    _inject(spec.fault, "start")
+
+    encoder, decoder = build_models(spec, device)
+    params = list(encoder.parameters()) + list(decoder.parameters())
+    optimiser = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(spec))
+    autocast = device.type == "cuda" and spec.amp
+    generator = torch.Generator(device="cpu").manual_seed(spec.seed)
+    n = len(data.train)
+
+    best = {"val_loss": math.inf, "step": 0, "state": None}
+    curves: list[dict[str, float]] = []
+    evals_since_best = 0
+    running, running_n = torch.zeros((), device=device), 0
+    order = torch.randperm(n, generator=generator).to(device)
+    cursor = 0
+    t_train = time.perf_counter()
+    eval_seconds = 0.0
+    step = 0
+    for step in range(1, spec.steps + 1):
+        if cursor + spec.batch_size > n:
+            order = torch.randperm(n, generator=generator).to(device)
+            cursor = 0
+        idx = order[cursor : cursor + spec.batch_size]
+        cursor += spec.batch_size
+        x = data.train.batch(idx)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            loss = ((decoder(encoder(x)).float() - x) ** 2).mean()
+        if spec.fault == "nan" and step >= spec.steps // 2:
+            loss = loss * float("nan")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        running += loss.detach()
+        running_n += 1
+
+        if step % spec.eval_every == 0 or step == spec.steps:
+            t_eval = time.perf_counter()
+            train_loss = float(running) / running_n
+            running.zero_()
+            running_n = 0
+            if not math.isfinite(train_loss):
+                raise DivergedError(f"training loss became {train_loss} at step {step}")
+            val = validation_loss(encoder, decoder, data)
+            if not math.isfinite(val):
+                raise DivergedError(f"validation loss became {val} at step {step}")
+            if val < best["val_loss"]:
+                best = {"val_loss": val, "step": step, "state": _snapshot(encoder, decoder)}
+                evals_since_best = 0
+            else:
+                evals_since_best += 1
+            row = {
+                "step": step, "train_loss": train_loss, "val_loss": val,
+                "best_val_loss": best["val_loss"], "lr": schedule.get_last_lr()[0],
+            }
+            curves.append(row)
+            eval_seconds += time.perf_counter() - t_eval
+            if callback is not None:
+                callback(step, row)
+            if spec.patience and evals_since_best >= spec.patience:
+                break
+            if spec.max_seconds and time.perf_counter() - t_train > spec.max_seconds:
+                raise BudgetError(
+                    f"trial exceeded its time budget of {spec.max_seconds:g} s at step {step} of {spec.steps}"
+                )
+    train_seconds = time.perf_counter() - t_train
+
+    encoder.load_state_dict(best["state"]["encoder"])
+    decoder.load_state_dict(best["state"]["decoder"])
+    t_eval = time.perf_counter()
+    metrics = evaluate(encoder, decoder, data, space, spec.decoder, spec.image_size, spec.seed)
+    metrics["val_loss"] = best["val_loss"]
+    eval_seconds += time.perf_counter() - t_eval
+    weights_path = None
+    if weights_dir is not None:
+        path = Path(weights_dir) / "weights.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save(best["state"], tmp)
+        os.replace(tmp, path)
+        weights_path = str(path)
+    return TrialResult(
+        metrics=metrics, curves=curves, steps_done=step, best_step=best["step"],
+        train_seconds=train_seconds, data_seconds=data_seconds, eval_seconds=eval_seconds,
+        device=str(device), weights_path=weights_path,
+    )
+
+
+def load_models(spec: TrialSpec, weights_path: str | os.PathLike, device: str = "cpu"):
+    """Rebuild a trial's encoder and decoder from saved weights (weights_only load)."""
+    encoder, decoder = build_models(spec, torch.device(device))
+    state = torch.load(weights_path, map_location=device, weights_only=True)
+    encoder.load_state_dict(state["encoder"])
+    decoder.load_state_dict(state["decoder"])
+    return encoder.eval(), decoder.eval()
+
+
+def _snapshot(encoder: torch.nn.Module, decoder: torch.nn.Module) -> dict:
+    return {
+        "encoder": {k: v.detach().clone() for k, v in encoder.state_dict().items()},
+        "decoder": {k: v.detach().clone() for k, v in decoder.state_dict().items()},
+    }
+
+
+def _inject(fault: str, when: str) -> None:
+    """Fault injection for tests of the sweep engine (``TrialSpec.fault``)."""
+    if fault == "raise":
+        raise RuntimeError("injected fault: the trial raised")
+    if fault == "crash":
+        os._exit(3)  # the worker process dies, as on a segfault or an OOM kill
+    if fault == "sleep":
+        time.sleep(3600)
