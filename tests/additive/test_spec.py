@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from additive import SpecError, TrialSpec
+
+
+def test_defaults_are_valid_and_round_trip():
+    spec = TrialSpec()
+    assert TrialSpec.from_dict(spec.to_dict()) == spec
+    assert spec.val_size == spec.n_train // 4
+
+
+def test_ints_become_floats_where_a_float_is_expected():
+    spec = TrialSpec(lr=1, dependence=0)
+    assert isinstance(spec.lr, float) and isinstance(spec.dependence, float)
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"lr": 0.0}, "`lr` must be > 0, but got 0.0"),
+        ({"lr": "fast"}, "`lr` must be float or int, but got 'fast'"),
+        ({"steps": 2.5}, "`steps` must be int, but got 2.5"),
+        ({"batch_norm": "yes"}, "`batch_norm` must be bool"),
+        ({"steps": True}, "`steps` must be int, but got True"),
+        ({"image_size": 48}, "`image_size` must be a power of two >= 8, but got 48"),
+        ({"decoder": "transformer"}, "`decoder` must be one of ['additive', 'monolithic', 'masked']"),
+        ({"body": "unet"}, "`body` must be one of"),
+        ({"batch_size": 0}, "`batch_size` must be > 0"),
+        ({"n_train": 10, "batch_size": 64}, "`batch_size` must be <= n_train (10), but got 64"),
+        ({"lr": float("nan")}, "`lr` must be float or int, but got nan"),
+        ({"lr_decay_gamma": 0.0}, "`lr_decay_gamma` must be in (0, 1]"),
+        ({"support": "moon"}, "`support` must be one of"),
+        ({"bogus": 1}, "`bogus` must be a trial field"),
+    ],
+)
+def test_invalid_specs_name_the_field(values, message):
+    with pytest.raises(SpecError) as info:
+        TrialSpec.from_dict(values)
+    assert message in str(info.value)
