@@ -7,7 +7,7 @@ Knows nothing of Ray. Any trial runs from plain Python in one call::
 """
 
 from additive.errors import AdxError, BudgetError, DivergedError, SpecError, SupportError
-from additive.latents import LatentSpace, MECHANISMS, SUPPORTS
+from additive.latents import MECHANISMS, SUPPORTS, LatentSpace
 from additive.metrics import lms_spearman, lms_tree, mcc_pearson, rmse
 from additive.models import (
     AdditiveDecoder,

@@ -13,7 +13,16 @@ class AdxError(Exception):
 
 
 class SpecError(AdxError, ValueError):
-    """A trial or sweep spec is invalid. The message names the field (and file)."""
+    """A trial or sweep spec is invalid. The message names the field (and file).
+
+    ``field`` and ``requirement`` (the "must ..., but got ..." part) are kept apart so
+    the sweep layer can re-address the error to the file and key path it came from.
+    """
+
+    def __init__(self, message: str, field: str | None = None, requirement: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.requirement = requirement
 
 
 class SupportError(AdxError):
@@ -30,4 +39,8 @@ class BudgetError(AdxError):
 
 def must(field: str, requirement: str, got: object) -> SpecError:
     """Build the project's standard message: "`field` must ..., but got ..."."""
-    return SpecError(f"`{field}` must {requirement}, but got {got!r}")
+    tail = f"must {requirement}, but got {got!r}" if got is not _NOTHING else f"must {requirement}"
+    return SpecError(f"`{field}` {tail}", field=field, requirement=tail)
+
+
+_NOTHING = object()

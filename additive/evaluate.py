@@ -141,7 +141,7 @@ def evaluate(
         "rmse_ood": float("nan"),
         "lms_ood": float("nan"),
         "rmse_recombine": float("nan"),
-        "n_oos": float(len(data.oos)),
+        "oos_count": float(len(data.oos)),
     }
     if len(data.oos) >= 2:
         z_oos = data.oos.z.cpu().numpy()

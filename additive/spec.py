@@ -16,7 +16,7 @@ from additive.latents import LatentSpace
 from additive.models import BODIES, DECODERS, ENCODERS
 
 LR_DECAYS = ("none", "step", "cosine")
-DEVICES = ("auto", "cpu", "cuda")
+ACCELERATORS = ("auto", "cpu", "cuda")
 FAULTS = ("none", "raise", "nan", "crash", "sleep")
 
 
@@ -59,7 +59,7 @@ class TrialSpec:
     # execution
     seed: int = 0
     threads: int = 0  # torch CPU threads; 0: leave torch's default
-    device: str = "auto"
+    accelerator: str = "auto"  # auto (CUDA when present), cpu or cuda
     amp: bool = False  # bf16 autocast on CUDA
     max_seconds: float = 0.0  # time budget of the training loop; 0: none
     fault: str = "none"  # fault injection for tests of the sweep engine
@@ -81,7 +81,7 @@ class TrialSpec:
             raise must("batch_size", f"be <= n_train ({self.n_train})", self.batch_size)
         for name, allowed in (
             ("encoder", ENCODERS), ("decoder", DECODERS), ("body", BODIES), ("lr_decay", LR_DECAYS),
-            ("device", DEVICES), ("fault", FAULTS),
+            ("accelerator", ACCELERATORS), ("fault", FAULTS),
         ):
             if getattr(self, name) not in allowed:
                 raise must(name, f"be one of {list(allowed)}", getattr(self, name))
@@ -112,7 +112,7 @@ class TrialSpec:
         known = {f.name for f in fields(cls)}
         for key in values:
             if key not in known:
-                raise must(str(key), f"be a trial field (one of {sorted(known)})", "an unknown key")
+                raise must(str(key), "be a known trial field (see `adx trial fields`)", key)
         return cls(**values)
 
 

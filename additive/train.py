@@ -48,7 +48,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         from additive.errors import AdxError
 
-        raise AdxError("`device` is 'cuda' but no CUDA device is available")
+        raise AdxError("`accelerator` is 'cuda' but no CUDA device is available")
     return torch.device(name)
 
 
@@ -108,7 +108,7 @@ def run_trial(
     """
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    device = resolve_device(spec.device)
+    device = resolve_device(spec.accelerator)
     seed_everything(spec.seed)
     t0 = time.perf_counter()
     space = spec.latent_space()

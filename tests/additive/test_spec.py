@@ -32,7 +32,7 @@ def test_ints_become_floats_where_a_float_is_expected():
         ({"lr": float("nan")}, "`lr` must be float or int, but got nan"),
         ({"lr_decay_gamma": 0.0}, "`lr_decay_gamma` must be in (0, 1]"),
         ({"support": "moon"}, "`support` must be one of"),
-        ({"bogus": 1}, "`bogus` must be a trial field"),
+        ({"bogus": 1}, "`bogus` must be a known trial field"),
     ],
 )
 def test_invalid_specs_name_the_field(values, message):

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from additive import DivergedError, TrialSpec, load_models, run_trial
+from additive import DivergedError, load_models, run_trial
 from additive.models import DECODERS
 
 
@@ -82,4 +82,4 @@ def test_spec_rejects_cuda_without_gpu(tiny_spec):
     from additive import AdxError
 
     with pytest.raises(AdxError, match="no CUDA device"):
-        run_trial(dataclasses.replace(tiny_spec, device="cuda"))
+        run_trial(dataclasses.replace(tiny_spec, accelerator="cuda"))

@@ -1,0 +1,137 @@
+"""``adx results ...``: query, SQL, tables, plots and reports over Parquet results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from additive.errors import AdxError
+
+QUERY_FORMATS = ("table", "csv", "json", "parquet")
+
+
+def add_results_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="cmd", metavar="{query,sql,table,compare,plot,report}")
+    sub.required = True
+
+    def common(p: argparse.ArgumentParser, many: bool = True) -> None:
+        p.add_argument("names", nargs="+" if many else None, metavar="NAME", help="sweep name(s)")
+        p.add_argument("--storage", default="results", help="results root: a folder or a URI (default: ./results)")
+        p.add_argument("--strict", action="store_true", help="a damaged results file is an error, not a warning")
+
+    q = sub.add_parser("query", help="trial rows, filtered")
+    common(q)
+    q.add_argument("--where", default=None, help="a pandas query, e.g. \"decoder == 'additive' and lms_id > 90\"")
+    q.add_argument("--columns", default=None, help="comma-separated columns")
+    q.add_argument("--format", default="table", choices=QUERY_FORMATS)
+    q.add_argument("--out", default=None, help="output file (required for parquet)")
+
+    s = sub.add_parser("sql", help="SQL (DuckDB) over the tables `trials` and `curves`")
+    s.add_argument("statement")
+    s.add_argument("names", nargs="+", metavar="NAME")
+    s.add_argument("--storage", default="results")
+    s.add_argument("--strict", action="store_true")
+    s.add_argument("--format", default="table", choices=QUERY_FORMATS[:3])
+
+    t = sub.add_parser("table", help="the identifiability / extrapolation table (paper's Table 1 layout)")
+    common(t)
+    t.add_argument("--by", default=None, help="comma-separated condition columns (default: those that vary)")
+    t.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
+    t.add_argument("--where", default=None)
+
+    c = sub.add_parser("compare", help="paired additive vs monolithic difference per condition")
+    common(c)
+    c.add_argument("--by", default=None)
+    c.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
+    c.add_argument("--where", default=None)
+
+    p = sub.add_parser("plot", help="ablation plots (PNG and PDF)")
+    common(p)
+    p.add_argument("--kind", required=True, help="dependence, support, curves, extrapolation or traversal")
+    p.add_argument("--out", default="plots", help="output folder (default: ./plots)")
+    p.add_argument("--trial", default=None, help="trial id for extrapolation / traversal (default: best additive)")
+
+    r = sub.add_parser("report", help="one self-contained HTML report")
+    common(r)
+    r.add_argument("-o", "--out", default="report.html")
+
+
+def _emit_warnings(caught) -> None:
+    for w in caught:
+        print(f"Warning: {w.message}", file=sys.stderr)
+
+
+def run_results_command(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _run(args)
+        finally:
+            _emit_warnings(caught)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from analysis import load, tables
+
+    if args.cmd == "query":
+        df = load.load_trials(args.names, args.storage, args.where, args.strict)
+        cols = _split(args.columns)
+        if cols:
+            unknown = [c for c in cols if c not in df.columns]
+            if unknown:
+                raise AdxError(f"--columns: must name result columns, but got unknown {', '.join(unknown)}")
+            df = df[cols]
+        return _write_frame(df, args.format, args.out)
+    if args.cmd == "sql":
+        return _write_frame(load.sql(args.statement, args.names, args.storage, args.strict), args.format, None)
+    if args.cmd in ("table", "compare"):
+        df = load.load_trials(args.names, args.storage, args.where, args.strict)
+        if args.cmd == "table":
+            table, note = tables.results_table(df, _split(args.by))
+        else:
+            table = tables.paired_comparison(df, _split(args.by))
+            note = "additive minus monolithic over seeds matched within each condition; 95% t interval; paired t-test."
+        print(tables.format_table(table, args.format))
+        if args.format == "terminal":
+            print(note)
+        return 0
+    if args.cmd == "plot":
+        from analysis.plots import make_plots
+
+        for path in make_plots(args.names, args.storage, args.kind, args.out, args.trial, args.strict):
+            print(path)
+        return 0
+    from analysis.report import write_report
+
+    print(write_report(args.names, args.storage, args.out, args.strict))
+    return 0
+
+
+def _write_frame(df, fmt: str, out: str | None) -> int:
+    if fmt == "parquet":
+        if not out:
+            raise AdxError("--format parquet: must be given --out FILE")
+        df.to_parquet(out, index=False)
+        print(out)
+        return 0
+    if fmt == "csv":
+        text = df.to_csv(index=False)
+    elif fmt == "json":
+        text = df.to_json(orient="records", date_format="iso", indent=1)
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_rows", 500):
+            text = df.to_string(index=False) if len(df) else "(no rows)"
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+        print(out)
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,194 @@
+"""``adx``: one command line for the project, a thin layer over library calls.
+
+Every ``AdxError`` is printed as ``Error: ...`` with exit code 1 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+from additive.errors import AdxError
+
+DEFAULT_STORAGE = "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="adx",
+        description="Additive decoders: sweeps over identifiability and Cartesian-product extrapolation.",
+    )
+    sub = p.add_subparsers(dest="group", metavar="{data,trial,sweep,results}")
+    sub.required = True
+
+    # data
+    data = sub.add_parser("data", help="look at the synthetic data").add_subparsers(dest="cmd", metavar="{preview}")
+    data.required = True
+    pv = data.add_parser("preview", help="sample images and the latent support with ID and OOS points")
+    pv.add_argument("--dataset", default="scalar", help="scalar (ScalarLatents) or block (BlockLatents)")
+    pv.add_argument("--support", default="l_shape")
+    pv.add_argument("--support-param", type=float, default=None)
+    pv.add_argument("--dependence-mechanism", default="copula")
+    pv.add_argument("--dependence", type=float, default=0.0)
+    pv.add_argument("--n-objects", type=int, default=2)
+    pv.add_argument("--image-size", type=int, default=64)
+    pv.add_argument("--seed", type=int, default=0)
+    pv.add_argument("--out", required=True, help="output image (.png or .pdf)")
+
+    # trial
+    trial = sub.add_parser("trial", help="one trial in this process").add_subparsers(dest="cmd", metavar="{run,fields}")
+    trial.required = True
+    tr = trial.add_parser("run", help="train and evaluate one trial; prints its metrics as JSON")
+    tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a trial field")
+    tr.add_argument("--weights", default=None, help="folder to save the best weights in")
+    trial.add_parser("fields", help="every trial field with its default")
+
+    # sweep
+    sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
+        dest="cmd", metavar="{run,resume,status,list}")
+    sweep.required = True
+    run = sweep.add_parser("run", help="run a sweep spec (YAML)")
+    run.add_argument("spec")
+    _storage(run)
+    run.add_argument("--name", default=None, help="sweep name (default: the spec's `name`)")
+    run.add_argument("--address", default=None, help="join a Ray cluster: auto, ray://HOST:10001 or HOST:PORT")
+    run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                     help="override a spec key, e.g. --set fixed.steps=2000 --set seeds=5")
+    run.add_argument("--resume", action="store_true", help="finish an existing sweep of that name")
+    run.add_argument("--overwrite", action="store_true", help="delete an existing sweep of that name first")
+    run.add_argument("--optuna-storage", default=None, help="RDB URL of the Optuna studies (default: SQLite in the sweep)")
+    run.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
+    run.add_argument("--no-table", action="store_true", help="do not print the results table at the end")
+    res = sweep.add_parser("resume", help="finish an interrupted sweep")
+    res.add_argument("name")
+    _storage(res)
+    res.add_argument("--address", default=None)
+    res.add_argument("--optuna-storage", default=None)
+    res.add_argument("--num-cpus", type=int, default=None)
+    res.add_argument("--no-table", action="store_true")
+    st = sweep.add_parser("status", help="counts per status and per cell")
+    st.add_argument("name")
+    _storage(st)
+    st.add_argument("--json", action="store_true")
+    ls = sweep.add_parser("list", help="the sweeps in a storage root")
+    _storage(ls)
+
+    # results
+    results = sub.add_parser("results", help="query results, tables, plots and reports")
+    from analysis.cli import add_results_commands
+
+    add_results_commands(results)
+    return p
+
+
+def _storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="results root: a folder or a URI (default: ./results)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args) or 0
+    except AdxError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int | None:
+    if args.group == "data":
+        from additive.latents import LatentSpace
+        from additive.preview import preview_data
+
+        space = LatentSpace(
+            dataset=args.dataset, n_objects=args.n_objects, support=args.support, support_param=args.support_param,
+            dependence_mechanism=args.dependence_mechanism, dependence=args.dependence,
+        )
+        print(preview_data(space, args.out, image_size=args.image_size, seed=args.seed))
+        return 0
+    if args.group == "trial":
+        return _trial(args)
+    if args.group == "sweep":
+        return _sweep(args)
+    from analysis.cli import run_results_command
+
+    return run_results_command(args)
+
+
+def _trial(args: argparse.Namespace) -> int:
+    import yaml
+
+    from additive.spec import TrialSpec
+
+    if args.cmd == "fields":
+        for f in fields(TrialSpec):
+            print(f"{f.name:22s} {str(f.type):14s} default {f.default!r}")
+        return 0
+    from additive.train import run_trial
+
+    values = {}
+    for item in args.set:
+        if "=" not in item:
+            raise AdxError(f"--set: must be FIELD=VALUE, but got {item!r}")
+        key, text = item.split("=", 1)
+        values[key.strip()] = yaml.safe_load(text)
+    spec = TrialSpec.from_dict(values)
+    result = run_trial(spec, callback=lambda s, m: print(
+        f"step {s}: train_loss {m['train_loss']:.5f} val_loss {m['val_loss']:.5f}", file=sys.stderr, flush=True),
+        weights_dir=args.weights)
+    print(json.dumps({**result.metrics, "steps_done": result.steps_done, "train_seconds": result.train_seconds}))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sweeps import engine
+
+    if args.cmd == "list":
+        rows = engine.list_sweeps(args.storage)
+        if not rows:
+            print(f"no sweeps in {args.storage}")
+        for r in rows:
+            print(f"{r['name']:30s} {r['done']}/{r['planned']} trials")
+        return 0
+    if args.cmd == "status":
+        st = engine.sweep_status(args.storage, args.name)
+        if args.json:
+            print(json.dumps(st, indent=2))
+            return 0
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(st["counts"].items())) or "no rows yet"
+        state = "complete" if st["complete"] else ("running" if st["running"] else "incomplete")
+        print(f"{st['name']}: {sum(st['counts'].values())}/{st['planned']} trials ({counts}); {state}")
+        for label, c in st["cells"].items():
+            parts = ", ".join(f"{k} {v}" for k, v in c.items() if k != "planned")
+            print(f"  {label}: {parts or 'none done'} of {c['planned']}")
+        return 0
+    from sweeps.spec import load_sweep_spec
+
+    if args.cmd == "run":
+        spec = load_sweep_spec(args.spec, args.set, args.name)
+        summary = engine.run_sweep(
+            spec, args.storage, args.address, resume=args.resume, overwrite=args.overwrite,
+            optuna_storage=args.optuna_storage, num_cpus=args.num_cpus,
+        )
+    else:
+        from sweeps.results import Storage
+
+        spec = engine.load_stored_spec(Storage(args.storage), args.name)
+        summary = engine.run_sweep(
+            spec, args.storage, args.address, resume=True, optuna_storage=args.optuna_storage, num_cpus=args.num_cpus,
+        )
+    if not summary.complete:
+        return 130
+    if not args.no_table:
+        from analysis.tables import print_sweep_table
+
+        print_sweep_table(args.storage, spec.name)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

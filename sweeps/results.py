@@ -1,0 +1,243 @@
+"""Result rows and where they live: one Parquet file per trial, written atomically.
+
+Layout under a storage root (a local path or any URI pyarrow's filesystems open, e.g.
+``s3://bucket/prefix``)::
+
+    <storage>/<sweep>/spec.yaml            the resolved sweep spec
+    <storage>/<sweep>/trials/<id>.parquet  one row per trial (columns: ``TRIAL_SCHEMA``)
+    <storage>/<sweep>/curves/<id>.parquet  the metrics of every evaluation of that trial
+    <storage>/<sweep>/optuna.db            Optuna studies of a sweep with ``search``
+
+Files are written under a hidden temporary name and then renamed, so a reader (pandas,
+pyarrow, DuckDB, or ``analysis``) never sees a partial file; hidden names (``.`` or ``_``)
+are skipped by pyarrow datasets and by ``analysis``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from dataclasses import fields
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from additive.errors import AdxError
+from additive.spec import TrialSpec
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "diverged", "stopped")
+METRICS = ("val_loss", "rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id", "oos_count")
+
+
+def _trial_field_type(annotation: str) -> pa.DataType:
+    base = annotation.replace(" ", "").split("|")[0]
+    return {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}[base]
+
+
+_TS = pa.timestamp("ms", tz="UTC")
+TRIAL_SCHEMA = pa.schema(
+    [
+        ("schema_version", pa.int32()),
+        ("sweep", pa.string()),
+        ("trial_id", pa.string()),
+        ("cell", pa.string()),
+        ("cell_index", pa.int32()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("search_number", pa.int32()),
+    ]
+    + [(f.name, _trial_field_type(str(f.type))) for f in fields(TrialSpec)]
+    + [(m, pa.float64()) for m in METRICS]
+    + [
+        ("steps_done", pa.int64()),
+        ("best_step", pa.int64()),
+        ("train_seconds", pa.float64()),
+        ("data_seconds", pa.float64()),
+        ("eval_seconds", pa.float64()),
+        ("device", pa.string()),
+        ("node", pa.string()),
+        ("git_commit", pa.string()),
+        ("versions", pa.string()),
+        ("started_at", _TS),
+        ("finished_at", _TS),
+    ]
+)
+CURVE_SCHEMA = pa.schema(
+    [
+        ("sweep", pa.string()),
+        ("trial_id", pa.string()),
+        ("step", pa.int64()),
+        ("train_loss", pa.float64()),
+        ("val_loss", pa.float64()),
+        ("best_val_loss", pa.float64()),
+        ("lr", pa.float64()),
+    ]
+)
+
+
+def rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """A table of ``schema`` from row dicts; missing columns are null, extras an error."""
+    for row in rows:
+        extra = set(row) - set(schema.names)
+        assert not extra, f"columns not in the schema: {sorted(extra)}"
+    return pa.Table.from_pylist([{n: row.get(n) for n in schema.names} for row in rows], schema=schema)
+
+
+class Storage:
+    """A results root on a local disk or an object store (pyarrow filesystems)."""
+
+    def __init__(self, root: str | os.PathLike):
+        root = str(root)
+        try:
+            if "://" in root:
+                self.fs, self.root = pafs.FileSystem.from_uri(root)
+            else:
+                self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(root)
+        except Exception as exc:
+            raise AdxError(f"cannot open storage {root!r}: {exc}") from None
+        self.uri = root
+        self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def is_dir(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type == pafs.FileType.Directory
+
+    def makedirs(self, path: str) -> None:
+        self.fs.create_dir(path, recursive=True)
+
+    def list(self, path: str, suffix: str = "") -> list[str]:
+        """Visible files (no '.' or '_' prefix) directly under ``path``, sorted."""
+        if not self.is_dir(path):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        return sorted(
+            i.path for i in infos
+            if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_")) and i.base_name.endswith(suffix)
+        )
+
+    def list_dirs(self, path: str) -> list[str]:
+        if not self.is_dir(path):
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory and not i.base_name.startswith((".", "_")))
+
+    def read_text(self, path: str) -> str:
+        with self.fs.open_input_stream(path) as f:
+            return f.read().decode()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write atomically: a hidden temporary file in the same folder, then a rename."""
+        folder, base = path.rsplit("/", 1)
+        tmp = f"{folder}/.{base}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            self.fs.create_dir(folder, recursive=True)
+            with self.fs.open_output_stream(tmp) as f:
+                f.write(data)
+            self.fs.move(tmp, path)
+        except Exception as exc:
+            try:
+                self.fs.delete_file(tmp)
+            except Exception:
+                pass
+            raise AdxError(f"cannot write {path}: {exc}") from None
+
+    def write_table(self, path: str, table: pa.Table) -> None:
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        self.write_bytes(path, buf.getvalue())
+
+    def delete_dir(self, path: str) -> None:
+        if self.is_dir(path):
+            self.fs.delete_dir(path)
+
+    def remove_temporaries(self, path: str) -> int:
+        """Delete leftover temporary files (a writer killed mid-write)."""
+        if not self.is_dir(path):
+            return 0
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        stale = [i.path for i in infos if i.type == pafs.FileType.File and ".tmp-" in i.base_name]
+        for p in stale:
+            self.fs.delete_file(p)
+        return len(stale)
+
+    def check_writable(self, path: str) -> None:
+        probe = f"{path}/.write-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            self.fs.create_dir(path, recursive=True)
+            with self.fs.open_output_stream(probe) as f:
+                f.write(b"ok")
+            self.fs.delete_file(probe)
+        except Exception as exc:
+            raise AdxError(f"storage {self.uri!r} is not writable: {exc}") from None
+
+
+class SweepFiles:
+    """The files of one sweep inside a ``Storage``."""
+
+    def __init__(self, storage: Storage, name: str):
+        self.storage = storage
+        self.name = name
+        self.dir = storage.path(name)
+        self.trials_dir = storage.path(name, "trials")
+        self.curves_dir = storage.path(name, "curves")
+        self.spec_path = storage.path(name, "spec.yaml")
+
+    def exists(self) -> bool:
+        return self.storage.exists(self.spec_path)
+
+    def done_ids(self) -> set[str]:
+        """Trial ids that have a row (file names, no Parquet read)."""
+        return {p.rsplit("/", 1)[1][: -len(".parquet")] for p in self.storage.list(self.trials_dir, ".parquet")}
+
+    def write_trial(self, row: dict[str, Any], curves: list[dict[str, Any]]) -> None:
+        trial_id = row["trial_id"]
+        if curves:
+            rows = [{"sweep": row["sweep"], "trial_id": trial_id, **c} for c in curves]
+            self.storage.write_table(f"{self.curves_dir}/{trial_id}.parquet", rows_table(rows, CURVE_SCHEMA))
+        # The trial row last: its presence marks the trial done.
+        self.storage.write_table(f"{self.trials_dir}/{trial_id}.parquet", rows_table([row], TRIAL_SCHEMA))
+
+    def read_trials(self) -> list[dict[str, Any]]:
+        out = []
+        for p in self.storage.list(self.trials_dir, ".parquet"):
+            with self.storage.fs.open_input_file(p) as f:
+                out += pq.read_table(f).to_pylist()
+        return out
+
+
+def versions() -> str:
+    """Versions of the packages that shape a result, as a JSON string."""
+    import numpy
+    import optuna
+    import ray
+    import sklearn
+    import torch
+
+    return json.dumps(
+        {"torch": torch.__version__, "ray": ray.__version__, "optuna": optuna.__version__,
+         "numpy": numpy.__version__, "sklearn": sklearn.__version__, "pyarrow": pa.__version__}
+    )
+
+
+def git_commit() -> str | None:
+    """The project's commit, when it runs from a git checkout."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,174 @@
+"""One Ray Tune searcher for the whole sweep: grid cells x seeds x per-cell Optuna.
+
+Design (see docs/DESIGN.md): Ray Tune refuses ``grid_search`` inside ``OptunaSearch``,
+and a Tuner per cell run one after another leaves nodes idle while the last trials of a
+cell finish. So a single Tuner runs every trial of the sweep, fed by ``SweepSearcher``:
+it hands out the remaining grid trials and, for a sweep with ``search``, asks the Optuna
+study of a (cell, seed) for the next point, round-robin over the studies, so trials of
+all cells run side by side and the cluster stays busy. Each study is kept in an RDB
+storage (SQLite in the sweep folder by default) and a resumed sweep continues it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from sweeps.spec import Cell, SweepSpec
+
+
+def make_trial_id(cell: Cell, seed: int, number: int | None = None) -> str:
+    base = f"{cell.id}-s{seed}"
+    return base if number is None else f"{base}-t{number:03d}"
+
+
+def study_name(sweep: str, cell: Cell, seed: int) -> str:
+    return f"{sweep}/{cell.id}/s{seed}"
+
+
+def _distributions(space: dict[str, dict[str, list]]):
+    import optuna.distributions as od
+
+    out = {}
+    for key, dist in space.items():
+        kind, args = next(iter(dist.items()))
+        if kind == "loguniform":
+            out[key] = od.FloatDistribution(float(args[0]), float(args[1]), log=True)
+        elif kind == "uniform":
+            out[key] = od.FloatDistribution(float(args[0]), float(args[1]))
+        elif kind == "int":
+            out[key] = od.IntDistribution(int(args[0]), int(args[1]))
+        elif kind == "logint":
+            out[key] = od.IntDistribution(int(args[0]), int(args[1]), log=True)
+        else:
+            out[key] = od.CategoricalDistribution(list(args))
+    return out
+
+
+def _config(spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid: str, number: int | None) -> dict:
+    return {
+        "trial_id": tid,
+        "cell": cell.label,
+        "cell_index": cell.index,
+        "search_number": number,
+        "spec": spec.trial_spec(cell, seed, params).to_dict(),
+    }
+
+
+class SweepSearcher(Searcher):
+    """Hands out every trial still to run in this sweep (see module docstring)."""
+
+    def __init__(
+        self,
+        spec: SweepSpec,
+        done_ids: set[str],
+        best_params: dict[int, dict[str, Any]] | None = None,
+        optuna_storage: str | None = None,
+        done_rows: dict[str, dict[str, Any]] | None = None,
+    ):
+        metric = spec.search.metric if spec.search else "val_loss"
+        mode = spec.search.mode if spec.search else "min"
+        super().__init__(metric=metric, mode=mode)
+        self.spec = spec
+        self.best_params = best_params or {}
+        self.queue: deque[dict] = deque()
+        self.studies: dict[tuple[int, int], Any] = {}
+        self.remaining: dict[tuple[int, int], int] = {}
+        self.live: dict[str, tuple[tuple[int, int], int]] = {}
+        self.cells = {c.index: c for c in spec.cells()}
+        if spec.search is None:
+            for seed in spec.seeds:
+                for cell in self.cells.values():
+                    tid = make_trial_id(cell, seed)
+                    if tid not in done_ids:
+                        params = self.best_params.get(cell.index, {})
+                        self.queue.append(_config(spec, cell, seed, params, tid, None))
+        else:
+            self._open_studies(done_ids, optuna_storage, done_rows or {})
+        self._order = deque(self.remaining)
+
+    @property
+    def n_todo(self) -> int:
+        return len(self.queue) + sum(self.remaining.values())
+
+    def _open_studies(self, done_ids: set[str], storage: str | None, done_rows: dict[str, dict]) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        search = self.spec.search
+        assert search is not None
+        self.distributions = _distributions(search.space)
+        for seed in self.spec.seeds:
+            for cell in self.cells.values():
+                name = study_name(self.spec.name, cell, seed)
+                sampler_seed = zlib.crc32(name.encode()) + search.seed
+                sampler = (
+                    optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True)
+                    if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=sampler_seed)
+                )
+                study = optuna.create_study(
+                    study_name=name, storage=storage, sampler=sampler,
+                    direction="minimize" if search.mode == "min" else "maximize", load_if_exists=True,
+                )
+                # Trials left running by a killed driver: finish them from the rows on disk.
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+                    tid = t.user_attrs.get("trial_id")
+                    row = done_rows.get(tid)
+                    value = row.get(search.metric) if row else None
+                    if row and row.get("status") == "ok" and value is not None and value == value:
+                        study.tell(t.number, value)
+                    else:
+                        study.tell(t.number, state=TrialState.FAIL)
+                prefix = make_trial_id(cell, seed) + "-t"
+                done = sum(1 for d in done_ids if d.startswith(prefix))
+                key = (cell.index, seed)
+                self.studies[key] = study
+                self.remaining[key] = max(search.n_trials - done, 0)
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    # The sweep's state lives in its rows and Optuna storage, not in Tune checkpoints.
+    def save(self, checkpoint_path: str) -> None:
+        return None
+
+    def restore(self, checkpoint_path: str) -> None:
+        return None
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if self.queue:
+            return self.queue.popleft()
+        for _ in range(len(self._order)):
+            key = self._order[0]
+            self._order.rotate(-1)
+            if self.remaining.get(key, 0) > 0:
+                self.remaining[key] -= 1
+                study = self.studies[key]
+                trial = study.ask(self.distributions)
+                cell, seed = self.cells[key[0]], key[1]
+                tid = make_trial_id(cell, seed, trial.number)
+                trial.set_user_attr("trial_id", tid)
+                self.live[trial_id] = (key, trial.number)
+                params = {**self.best_params.get(cell.index, {}), **trial.params}
+                return _config(self.spec, cell, seed, params, tid, trial.number)
+        return Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id not in self.live:
+            return
+        from optuna.trial import TrialState
+
+        key, number = self.live.pop(trial_id)
+        study = self.studies[key]
+        value = (result or {}).get(self.metric)
+        status = (result or {}).get("status")
+        if error or value is None or value != value:
+            study.tell(number, state=TrialState.FAIL)
+        elif status == "ok":
+            study.tell(number, float(value))
+        else:  # stopped early by the scheduler, or diverged
+            study.tell(number, state=TrialState.PRUNED if status in (None, "stopped") else TrialState.FAIL)
