@@ -104,11 +104,14 @@ class SweepSpec:
 
 
 def _label(key: str, value: dict[str, Any]) -> str:
-    if key == "dependence":
-        return f"dependence={value['dependence_mechanism']}:{value['dependence']:g}"
+    def fmt(v: Any) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    if key == "dependence" and "dependence_mechanism" in value:
+        return f"dependence={value['dependence_mechanism']}:{fmt(value['dependence'])}"
     if key == "support" and value.get("support_param") is not None:
-        return f"support={value['support']}:{value['support_param']:g}"
-    return f"{key}={next(iter(value.values()))}"
+        return f"support={value['support']}:{fmt(value['support_param'])}"
+    return f"{key}={fmt(next(iter(value.values())))}"
 
 
 # ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 from additive.errors import DivergedError
 from additive.spec import TrialSpec
 from additive.train import run_trial
+from sweeps.results import METRICS
 
 CURVE_KEYS = ("step", "train_loss", "val_loss", "best_val_loss", "lr")
 
@@ -33,6 +34,15 @@ def _threads() -> int:
     return max(1, int(round(cpus)))
 
 
+def _node_id() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()[:12]
+    except Exception:
+        return f"pid{os.getpid()}"
+
+
 def trial_function(config: dict[str, Any]) -> None:
     from ray import tune
 
@@ -40,7 +50,7 @@ def trial_function(config: dict[str, Any]) -> None:
     spec = TrialSpec.from_dict(config["spec"])
     if not spec.threads:
         spec = dataclasses.replace(spec, threads=_threads())
-    node = f"{socket.gethostname()}:{os.getpid()}"
+    node = f"{_node_id()}@{socket.gethostname()}"
     last_step = 0
 
     def report(step: int, metrics: dict[str, float]) -> None:
@@ -67,6 +77,8 @@ def trial_function(config: dict[str, Any]) -> None:
             "eval_seconds": result.eval_seconds,
             "device": result.device,
         }
+    for key in METRICS:  # Tune checks that the searched metric is in every report
+        final.setdefault(key, float("nan"))
     final["finished_at"] = time.time()
     final["step"] = max(last_step, final.get("steps_done", 0)) + 1
     tune.report(final)

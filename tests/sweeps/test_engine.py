@@ -1,0 +1,112 @@
+"""End to end on a real local Ray (one per test session): sweeps run, rows land as
+Parquet readable without project code, failures are rows, names are not clobbered."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+
+from additive import AdxError
+from sweeps.engine import run_sweep, sweep_status
+from sweeps.spec import parse_sweep_spec
+from tests.conftest import tiny_sweep_raw
+
+
+def _spec(name: str, **top):
+    return parse_sweep_spec(tiny_sweep_raw(name, **top), f"{name}.yaml")
+
+
+def test_tiny_sweep_lands_as_parquet(ray_local, tmp_path):
+    spec = _spec("e2e", seeds=2)
+    summary = run_sweep(spec, str(tmp_path), out=None)
+    assert summary.complete and summary.counts == {"ok": 4}
+    trials_dir = tmp_path / "e2e" / "trials"
+    # pandas, pyarrow and DuckDB read the results with no project code.
+    df = pd.read_parquet(trials_dir)
+    assert sorted(df["trial_id"]) == ["c000-s0", "c000-s1", "c001-s0", "c001-s1"]
+    assert set(df["status"]) == {"ok"}
+    assert set(df["decoder"]) == {"additive", "monolithic"}
+    for col in ("sweep", "cell", "seed", "dataset", "support", "dependence_mechanism", "dependence", "n_objects",
+                "image_size", "lr", "batch_size", "steps", "val_loss", "rmse_id", "rmse_ood", "rmse_recombine",
+                "lms_id", "lms_ood", "mcc_id", "steps_done", "train_seconds", "device", "git_commit", "versions",
+                "started_at", "finished_at", "schema_version"):
+        assert col in df.columns, col
+        assert df[col].notna().all(), col
+    assert (df["lms_id"].between(0, 100)).all()
+    assert pads.dataset(str(trials_dir)).to_table().num_rows == 4
+    duckdb = pytest.importorskip("duckdb")
+    n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{trials_dir}/*.parquet')").fetchone()[0]
+    assert n == 4
+    curves = pd.read_parquet(tmp_path / "e2e" / "curves")
+    assert sorted(curves.groupby("trial_id")["step"].apply(list).iloc[0]) == [10, 20]
+    assert (tmp_path / "e2e" / "spec.yaml").exists()
+    assert not glob.glob(str(tmp_path / "e2e" / "**" / ".*.tmp-*"), recursive=True)
+
+
+def test_failed_and_diverged_trials_are_rows(ray_local, tmp_path):
+    spec = _spec("faults", grid={"fault": ["none", "raise", "nan"]})
+    summary = run_sweep(spec, str(tmp_path), out=None)
+    assert summary.complete
+    df = pd.read_parquet(tmp_path / "faults" / "trials").set_index("fault")
+    assert df.loc["none", "status"] == "ok"
+    assert df.loc["raise", "status"] == "failed"
+    assert "injected fault" in df.loc["raise", "error"]
+    assert df.loc["nan", "status"] == "diverged"
+    assert "nan" in df.loc["nan", "error"]
+    assert pd.isna(df.loc["raise", "lms_id"])
+
+
+def test_crashed_worker_is_retried_then_recorded(ray_local, tmp_path):
+    spec = _spec("crash", grid={"fault": ["crash"]}, retries=1)
+    summary = run_sweep(spec, str(tmp_path), out=None)
+    assert summary.counts == {"failed": 1}
+    row = pd.read_parquet(tmp_path / "crash" / "trials").iloc[0]
+    assert "crashed after 2 attempt(s)" in row["error"]
+
+
+def test_same_name_is_refused_and_resume_skips_done(ray_local, tmp_path):
+    spec = _spec("again")
+    run_sweep(spec, str(tmp_path), out=None)
+    with pytest.raises(AdxError, match="already exists.*adx sweep resume again"):
+        run_sweep(spec, str(tmp_path), out=None)
+    before = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "again" / "trials" / "*.parquet"))}
+    summary = run_sweep(spec, str(tmp_path), resume=True, out=None)
+    assert summary.complete
+    after = {p: os.path.getmtime(p) for p in glob.glob(str(tmp_path / "again" / "trials" / "*.parquet"))}
+    assert before == after  # nothing rerun
+    status = sweep_status(str(tmp_path), "again")
+    assert status["counts"] == {"ok": 2} and status["complete"]
+
+
+def test_optuna_search_then_from_best(ray_local, tmp_path):
+    optuna = pytest.importorskip("optuna")
+    search = {"metric": "val_loss", "mode": "min", "n_trials": 3, "sampler": "random",
+              "space": {"lr": {"loguniform": [1e-4, 1e-2]}}}
+    spec = _spec("tune", grid={"decoder": ["additive"]}, search=search, seeds=[0])
+    summary = run_sweep(spec, str(tmp_path), out=None)
+    assert summary.counts == {"ok": 3}
+    df = pd.read_parquet(tmp_path / "tune" / "trials")
+    assert sorted(df["search_number"]) == [0, 1, 2]
+    assert df["lr"].nunique() == 3
+    study = optuna.load_study(study_name="tune/c000/s0", storage=f"sqlite:///{tmp_path}/tune/optuna.db")
+    assert len([t for t in study.trials if t.state.name == "COMPLETE"]) == 3
+    best_lr = df.sort_values("val_loss")["lr"].iloc[0]
+
+    ablation = _spec("ablate", grid={"decoder": ["additive"]}, from_best="tune")
+    run_sweep(ablation, str(tmp_path), out=None)
+    rows = pd.read_parquet(tmp_path / "ablate" / "trials")
+    assert rows["lr"].tolist() == [pytest.approx(best_lr)]
+
+
+def test_from_best_without_earlier_sweep_is_an_error(ray_local, tmp_path):
+    with pytest.raises(AdxError, match="from_best: no sweep 'nothing'"):
+        run_sweep(_spec("fb", from_best="nothing"), str(tmp_path), out=None)
+
+
+def test_gpu_request_beyond_the_cluster_is_refused(ray_local, tmp_path):
+    with pytest.raises(AdxError, match=r"resources.gpu: must be <= the GPUs of the Ray cluster \(0\)"):
+        run_sweep(_spec("gpu", resources={"gpu": 0.5}), str(tmp_path), out=None)

@@ -1,0 +1,112 @@
+"""Bad sweep specs: each stops the launch with exit code 1 and one line
+``Error: <file>: <key path>: ...``, starts nothing and writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from sweeps.cli import main
+from sweeps.spec import load_sweep_spec
+from tests.conftest import TINY_FIXED, tiny_sweep_raw
+
+BAD_SPECS = [
+    ("malformed", "name: x\nfixed: {steps: 10\n", "malformed YAML at line"),
+    ("list-top", "- name: x\n", "(top level): must be a mapping"),
+    ("unknown-top", {"nme": "x"}, "nme: must be one of the known keys"),
+    ("no-name", {"name": None}, "name: must be a name"),
+    ("bad-name", {"name": "a b/c"}, "name: must be a name"),
+    ("unknown-field", {"fixed": {"stepz": 10}}, "fixed.stepz: must be a known trial field"),
+    ("wrong-type", {"fixed": {"steps": "many"}}, "fixed.steps: must be int, but got 'many'"),
+    ("zero-steps", {"fixed": {"steps": 0}}, "fixed.steps: must be > 0, but got 0"),
+    ("negative-lr", {"fixed": {"lr": -0.1}}, "fixed.lr: must be > 0, but got -0.1"),
+    ("level-range", {"grid": {"dependence": [0.0, 1.5]}}, "grid.dependence (cell dependence=1.5): must be in [0, 1)"),
+    ("unknown-decoder", {"grid": {"decoder": ["additive", "magic"]}}, "grid.decoder (cell decoder=magic): must be one of"),
+    ("unknown-support", {"fixed": {"support": "moon"}}, "fixed.support: must be one of"),
+    ("unknown-mechanism", {"grid": {"dependence": [{"mechanism": "gumbel", "level": 0.5}]}},
+     "grid.dependence (cell dependence=gumbel:0.5): must be one of ['copula', 'scm']"),
+    ("empty-grid", {"grid": {"decoder": []}}, "grid.decoder: must be a non-empty list"),
+    ("grid-not-list", {"grid": {"decoder": "additive"}}, "grid.decoder: must be a non-empty list"),
+    ("empty-seeds", {"seeds": []}, "seeds: must be a positive count or a non-empty list"),
+    ("zero-seeds", {"seeds": 0}, "seeds: must be a positive count"),
+    ("dup-seeds", {"seeds": [1, 1]}, "seeds: must list each seed once"),
+    ("search-low-high", {"search": {"space": {"lr": {"loguniform": [0.1, 0.001]}}}},
+     "search.space.lr.loguniform: must have low <= high"),
+    ("search-log-zero", {"search": {"space": {"lr": {"loguniform": [0, 0.1]}}}},
+     "search.space.lr.loguniform: must have low > 0"),
+    ("search-unknown-dist", {"search": {"space": {"lr": {"gaussian": [0, 1]}}}},
+     "search.space.lr.gaussian: must be one of"),
+    ("search-unknown-field", {"search": {"space": {"lrate": {"uniform": [0, 1]}}}},
+     "search.space.lrate: must be a known trial field"),
+    ("search-bad-value", {"search": {"space": {"batch_size": {"choice": [32, 0]}}}},
+     "search.space.batch_size.choice: must be > 0, but got 0"),
+    ("unknown-sampler", {"search": {"sampler": "bayes", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+     "search.sampler: must be one of ['tpe', 'random']"),
+    ("ground-truth-metric-typo", {"search": {"metric": "lms", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+     "search.metric: must be one of"),
+    ("unknown-scheduler", {"scheduler": {"hyperband": {}}}, "scheduler.hyperband: must be one of ['asha']"),
+    ("bad-grace", {"scheduler": {"asha": {"grace_steps": 0}}}, "scheduler.asha.grace_steps: must be an integer >= 1"),
+    ("negative-cpu", {"resources": {"cpu": 0}}, "resources.cpu: must be > 0"),
+    ("bad-gpu", {"resources": {"gpu": 1.5}}, "resources.gpu: must be a fraction <= 1 or a whole number"),
+    ("bad-retries", {"retries": -1}, "retries: must be an integer >= 0"),
+    ("bad-concurrency", {"max_concurrent": 0}, "max_concurrent: must be a positive integer"),
+    ("seed-in-fixed", {"fixed": {"seed": 3}}, "fixed.seed: must not be set"),
+    ("batch-over-train", {"fixed": {"batch_size": 512}}, "fixed.batch_size: must be <= n_train (256)"),
+    ("from-best-type", {"from_best": 3}, "from_best: must be a sweep name or a mapping"),
+]
+
+
+def _write(tmp_path, name: str, content) -> str:
+    path = tmp_path / f"{name}.yaml"
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        raw = tiny_sweep_raw(name)
+        for key, value in content.items():
+            if key == "fixed":
+                raw["fixed"] = {**TINY_FIXED, **value}
+            elif key == "search":
+                raw["search"] = {"n_trials": 2, **value}
+            else:
+                raw[key] = value
+        path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.mark.parametrize("name,content,message", BAD_SPECS, ids=[b[0] for b in BAD_SPECS])
+def test_bad_spec_is_one_clear_line(tmp_path, capsys, name, content, message):
+    path = _write(tmp_path, name, content)
+    storage = tmp_path / "results"
+    code = main(["sweep", "run", path, "--storage", str(storage), "--no-table"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.count("\n") == 0, err
+    assert err.startswith(f"Error: {path}: "), err
+    assert message in err, err
+    assert "Traceback" not in err
+    assert not storage.exists()  # nothing written
+
+
+def test_unreadable_file(tmp_path, capsys):
+    assert main(["sweep", "run", str(tmp_path / "missing.yaml"), "--storage", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == f"Error: {tmp_path / 'missing.yaml'}: cannot read the spec: no such file"
+
+
+def test_overrides_and_cells(tmp_path):
+    path = _write(tmp_path, "ok", {"grid": {"decoder": ["additive", "monolithic"],
+                                             "dependence": [0.0, {"mechanism": "scm", "level": 1.0}]}})
+    spec = load_sweep_spec(path, ["fixed.steps=40", "seeds=3"])
+    assert spec.fixed["steps"] == 40 and spec.seeds == (0, 1, 2)
+    cells = spec.cells()
+    assert len(cells) == 4 and spec.n_planned == 12
+    assert cells[1].label == "decoder=additive,dependence=scm:1"
+    trial = spec.trial_spec(cells[1], 2)
+    assert (trial.dependence_mechanism, trial.dependence, trial.seed, trial.steps) == ("scm", 1.0, 2, 40)
+
+
+def test_bundled_presets_are_valid():
+    from pathlib import Path
+
+    for path in sorted(Path("sweeps/specs").glob("*.yaml")):
+        spec = load_sweep_spec(path)
+        assert spec.n_planned >= 1, path
