@@ -54,7 +54,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
     if ray.is_initialized():
         return
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": True, "configure_logging": True}
+    # Trial output stays in the Ray logs: errors reach the rows, progress is printed here.
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
     try:
         if address:
             ray.init(address=address, **quiet)

@@ -1,0 +1,149 @@
+"""Fault injection with real processes and a real Ray: a killed driver, Ctrl-C, several
+nodes, a node lost mid-trial. Slow: CI runs them after the default suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import tiny_sweep_raw
+
+pytestmark = pytest.mark.slow
+ADX = [sys.executable, "-m", "sweeps.cli"]
+
+
+def _spec_file(tmp_path: Path, name: str, **top) -> str:
+    raw = tiny_sweep_raw(name, **top)
+    raw["fixed"]["steps"] = 150
+    raw["fixed"]["eval_every"] = 50
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def _rows(tmp_path: Path, name: str) -> list[Path]:
+    return sorted((tmp_path / "results" / name / "trials").glob("*.parquet"))
+
+
+def _wait_for_rows(proc: subprocess.Popen, tmp_path: Path, name: str, n: int, timeout: float = 240) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if len(_rows(tmp_path, name)) >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep ended before {n} rows: {proc.stderr.read()}")
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for rows")
+
+
+def _check_complete(tmp_path: Path, name: str, expected: int) -> pd.DataFrame:
+    files = _rows(tmp_path, name)
+    assert len(files) == expected
+    df = pd.read_parquet(tmp_path / "results" / name / "trials")
+    assert len(df) == expected and df["trial_id"].is_unique
+    assert not list((tmp_path / "results" / name).rglob(".*.tmp-*"))  # no partial files left
+    return df
+
+
+def test_sigkill_driver_then_resume(tmp_path):
+    spec = _spec_file(tmp_path, "killed", seeds=3)  # 6 trials
+    storage = str(tmp_path / "results")
+    proc = subprocess.Popen([*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"],
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_rows(proc, tmp_path, "killed", 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in _rows(tmp_path, "killed")}
+    assert 1 <= len(before) < 6
+    done = subprocess.run([*ADX, "sweep", "resume", "killed", "--storage", storage, "--no-table"],
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr
+    df = _check_complete(tmp_path, "killed", 6)
+    assert set(df["status"]) == {"ok"}
+    after = {p.name: p.stat().st_mtime_ns for p in _rows(tmp_path, "killed")}
+    assert all(after[k] == v for k, v in before.items())  # finished trials were not rerun
+
+
+def test_sigint_stops_cleanly_and_resumes(tmp_path):
+    spec = _spec_file(tmp_path, "interrupted", seeds=3)
+    storage = str(tmp_path / "results")
+    proc = subprocess.Popen([*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"],
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_rows(proc, tmp_path, "interrupted", 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if len(_rows(tmp_path, "interrupted")) < 6:
+        assert proc.returncode == 130, err
+        assert "adx sweep resume interrupted" in err
+        assert "Traceback" not in err
+    done = subprocess.run([*ADX, "sweep", "resume", "interrupted", "--storage", storage, "--no-table"],
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr
+    _check_complete(tmp_path, "interrupted", 6)
+
+
+CLUSTER_SCRIPT = textwrap.dedent("""
+    import json, sys, threading, time
+    import ray
+    from ray.cluster_utils import Cluster
+    from sweeps.engine import run_sweep
+    from sweeps.spec import load_sweep_spec
+    import pandas as pd
+
+    spec_path, storage, remove = sys.argv[1], sys.argv[2], sys.argv[3] == "remove"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level="ERROR")
+    spec = load_sweep_spec(spec_path)
+    if remove:
+        def kill_one():
+            time.sleep(12)  # both trials are running by then
+            cluster.remove_node(workers[0])
+        threading.Thread(target=kill_one, daemon=True).start()
+    summary = run_sweep(spec, storage, out=None)
+    df = pd.read_parquet(f"{storage}/{spec.name}/trials")
+    print(json.dumps({"counts": summary.counts, "nodes": sorted(set(df["node"])), "rows": len(df)}))
+    ray.shutdown()
+    cluster.shutdown()
+""")
+
+
+def _run_cluster(tmp_path: Path, spec: str, remove: bool) -> dict:
+    script = tmp_path / "cluster.py"
+    script.write_text(CLUSTER_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), spec, str(tmp_path / "results"), "remove" if remove else "-"],
+                         capture_output=True, text=True, timeout=500, cwd=os.getcwd())
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_trials_run_on_several_nodes(tmp_path):
+    spec = _spec_file(tmp_path, "multinode", seeds=2)
+    raw = yaml.safe_load(Path(spec).read_text())
+    raw["fixed"]["steps"] = 600  # long enough that both nodes are busy at once
+    Path(spec).write_text(yaml.safe_dump(raw))
+    result = _run_cluster(tmp_path, spec, remove=False)
+    assert result["rows"] == 4 and result["counts"] == {"ok": 4}
+    assert len(result["nodes"]) >= 2, result
+
+
+def test_lost_node_trial_is_retried_elsewhere(tmp_path):
+    spec_path = _spec_file(tmp_path, "lostnode", seeds=1, retries=2)
+    raw = yaml.safe_load(Path(spec_path).read_text())
+    raw["fixed"]["steps"] = 1500  # long enough to be mid-trial when the node goes
+    raw["fixed"]["eval_every"] = 100
+    Path(spec_path).write_text(yaml.safe_dump(raw))
+    result = _run_cluster(tmp_path, spec_path, remove=True)
+    assert result["rows"] == 2
+    assert result["counts"] == {"ok": 2}, result
