@@ -66,35 +66,30 @@ def lms(space: LatentSpace, decoder_kind: str, z_fit, zh_fit, z_eval, zh_eval) -
 
 
 @torch.no_grad()
-def rmse_recombine(
+def recombined_codes(
     encoder: torch.nn.Module,
-    decoder: torch.nn.Module,
     space: LatentSpace,
-    oos: Split,
+    z_star: np.ndarray,
     pool: np.ndarray,
     matched: list[tuple[int, ...]],
     image_size: int,
+    device: torch.device | str = "cpu",
     seed: int = 0,
-) -> float:
-    """Cartesian-product extrapolation without relying on the encoder generalising OOS.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of latents ``z_star`` built from in-support images only.
 
-    For each OOS latent z* and each true block i, an in-support latent whose block i
-    equals z*_i is built (block i of a random in-support latent from ``pool`` replaced
-    by z*_i, kept if still in S) and encoded; the predicted block matched to true block i
-    is taken from it; the matched blocks are concatenated, decoded and compared with the
-    image of z*. OOS points for which no such in-support latent is found are skipped.
+    For each true block i, an in-support latent whose block i equals z*_i is built (block
+    i of a random latent from ``pool`` replaced by z*_i, kept if still in S) and encoded;
+    the predicted dimensions matched to true block i are taken from its code. Returns the
+    assembled codes and a mask of the points for which every block found a carrier.
     """
-    if len(oos) == 0 or not matched:
-        return float("nan")
-    device = oos.images.device
     rng = np.random.default_rng(seed)
-    z_star = oos.z.cpu().numpy()
     n = len(z_star)
     d_hat = sum(len(m) for m in matched)
     z_hat = np.zeros((n, d_hat), dtype=np.float32)
     found_all = np.ones(n, dtype=bool)
     for i, sl in enumerate(space.blocks):
-        carrier = np.zeros_like(z_star)
+        carrier = np.repeat(pool[:1], n, axis=0)
         found = np.zeros(n, dtype=bool)
         for _ in range(_RECOMBINE_TRIES):
             todo = np.flatnonzero(~found)
@@ -106,14 +101,35 @@ def rmse_recombine(
             carrier[todo[ok]] = cand[ok]
             found[todo[ok]] = True
         found_all &= found
-        carrier[~found] = pool[0]  # placeholder, dropped below
         codes = encode(encoder, render_balls_uint8(carrier, space, image_size, device=device))
         dims = list(matched[i])
         z_hat[:, dims] = codes[:, dims]
-    if not found_all.any():
+    return z_hat, found_all
+
+
+@torch.no_grad()
+def rmse_recombine(
+    encoder: torch.nn.Module,
+    decoder: torch.nn.Module,
+    space: LatentSpace,
+    oos: Split,
+    pool: np.ndarray,
+    matched: list[tuple[int, ...]],
+    image_size: int,
+    seed: int = 0,
+) -> float:
+    """Cartesian-product extrapolation without relying on the encoder generalising OOS:
+    each OOS latent z* is encoded block by block from in-support images
+    (``recombined_codes``), decoded, and compared with the image of z*. OOS points for
+    which some block finds no in-support carrier are skipped."""
+    if len(oos) == 0 or not matched:
         return float("nan")
-    recon = decode(decoder, z_hat[found_all], device)
-    target = oos.float_images()[torch.as_tensor(found_all, device=device)]
+    device = oos.images.device
+    z_hat, found = recombined_codes(encoder, space, oos.z.cpu().numpy(), pool, matched, image_size, device, seed)
+    if not found.any():
+        return float("nan")
+    recon = decode(decoder, z_hat[found], device)
+    target = oos.float_images()[torch.as_tensor(found, device=device)]
     return float(torch.sqrt(((recon.float() - target) ** 2).mean()))
 
 

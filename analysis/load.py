@@ -33,8 +33,11 @@ def _read_folder(store: Storage, folder: str, schema: pa.Schema, strict: bool) -
     paths = store.list(folder, ".parquet")
     if not paths:
         return schema.empty_table()
+    required = [c for c in REQUIRED if c in schema.names]
     try:  # fast path: one dataset scan over every file
-        return pads.dataset(paths, schema=schema, format="parquet", filesystem=store.fs).to_table()
+        table = pads.dataset(paths, schema=schema, format="parquet", filesystem=store.fs).to_table()
+        if not any(table[c].null_count for c in required):  # else a foreign file is among them
+            return table
     except (pa.ArrowException, OSError, ValueError):
         pass
     tables = []
@@ -45,7 +48,7 @@ def _read_folder(store: Storage, folder: str, schema: pa.Schema, strict: bool) -
         except (pa.ArrowException, OSError, ValueError) as exc:
             _skip(path, f"cannot be read as Parquet ({str(exc).splitlines()[0]})", strict)
             continue
-        missing = [c for c in REQUIRED if c in schema.names and c not in table.column_names]
+        missing = [c for c in required if c not in table.column_names or table[c].null_count]
         if missing:
             _skip(path, f"is not a results file of this project (no column {', '.join(missing)})", strict)
             continue

@@ -195,6 +195,11 @@ class SweepFiles:
     def exists(self) -> bool:
         return self.storage.exists(self.spec_path)
 
+    def weights_path(self, trial_id: str) -> str:
+        """Best encoder/decoder state of a trial (sweeps with ``save_weights: true``);
+        a plain tensor dict, loaded with ``torch.load(..., weights_only=True)``."""
+        return self.storage.path(self.name, "weights", f"{trial_id}.pt")
+
     def done_ids(self) -> set[str]:
         """Trial ids that have a row (file names, no Parquet read)."""
         return {p.rsplit("/", 1)[1][: -len(".parquet")] for p in self.storage.list(self.trials_dir, ".parquet")}

@@ -48,8 +48,10 @@ def _distributions(space: dict[str, dict[str, list]]):
     return out
 
 
-def _config(spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid: str, number: int | None) -> dict:
+def _config(spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid: str, number: int | None,
+            weights: dict | None) -> dict:
     return {
+        "weights": weights,
         "trial_id": tid,
         "cell": cell.label,
         "cell_index": cell.index,
@@ -68,11 +70,13 @@ class SweepSearcher(Searcher):
         best_params: dict[int, dict[str, Any]] | None = None,
         optuna_storage: str | None = None,
         done_rows: dict[str, dict[str, Any]] | None = None,
+        weights: dict[str, str] | None = None,
     ):
         metric = spec.search.metric if spec.search else "val_loss"
         mode = spec.search.mode if spec.search else "min"
         super().__init__(metric=metric, mode=mode)
         self.spec = spec
+        self.weights = weights  # {"storage": URI, "sweep": name} where trials save their weights
         self.best_params = best_params or {}
         self.queue: deque[dict] = deque()
         self.studies: dict[tuple[int, int], Any] = {}
@@ -85,7 +89,7 @@ class SweepSearcher(Searcher):
                     tid = make_trial_id(cell, seed)
                     if tid not in done_ids:
                         params = self.best_params.get(cell.index, {})
-                        self.queue.append(_config(spec, cell, seed, params, tid, None))
+                        self.queue.append(_config(spec, cell, seed, params, tid, None, self.weights))
         else:
             self._open_studies(done_ids, optuna_storage, done_rows or {})
         self._order = deque(self.remaining)
@@ -154,7 +158,7 @@ class SweepSearcher(Searcher):
                 trial.set_user_attr("trial_id", tid)
                 self.live[trial_id] = (key, trial.number)
                 params = {**self.best_params.get(cell.index, {}), **trial.params}
-                return _config(self.spec, cell, seed, params, tid, trial.number)
+                return _config(self.spec, cell, seed, params, tid, trial.number, self.weights)
         return Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -22,7 +22,7 @@ from additive.spec import TrialSpec, trial_field_names
 
 TOP_KEYS = (
     "name", "description", "fixed", "grid", "seeds", "search", "from_best", "scheduler", "resources",
-    "max_concurrent", "retries",
+    "max_concurrent", "retries", "save_weights",
 )
 SEARCH_KEYS = ("metric", "mode", "n_trials", "sampler", "space", "seed")
 SAMPLERS = ("tpe", "random")
@@ -78,6 +78,7 @@ class SweepSpec:
     max_concurrent: int | None = None
     retries: int = 2
     description: str = ""
+    save_weights: bool = False
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -230,6 +231,9 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     retries = raw.get("retries", 2)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise fail("retries", "be an integer >= 0", retries)
+    save_weights = raw.get("save_weights", False)
+    if not isinstance(save_weights, bool):
+        raise fail("save_weights", "be true or false", save_weights)
     description = raw.get("description", "") or ""
     if not isinstance(description, str):
         raise fail("description", "be a string", description)
@@ -237,7 +241,7 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     spec = SweepSpec(
         name=name, fixed=dict(fixed), grid=grid, seeds=seeds, search=search, from_best=from_best,
         scheduler=scheduler, resources=resources, max_concurrent=max_concurrent, retries=retries,
-        description=description, source=source, raw=raw,
+        description=description, save_weights=save_weights, source=source, raw=raw,
     )
     _validate_trials(spec, fail)
     return spec

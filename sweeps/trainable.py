@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import tempfile
 import time
 import traceback
 from typing import Any
@@ -43,6 +44,16 @@ def _node_id() -> str:
         return f"pid{os.getpid()}"
 
 
+def _save_weights(config: dict[str, Any], local_path: str) -> None:
+    """Copy the trial's best weights to the sweep's storage (any pyarrow filesystem)."""
+    from sweeps.results import Storage, SweepFiles
+
+    target = config["weights"]
+    files = SweepFiles(Storage(target["storage"]), target["sweep"])
+    with open(local_path, "rb") as f:
+        files.storage.write_bytes(files.weights_path(config["trial_id"]), f.read())
+
+
 def trial_function(config: dict[str, Any]) -> None:
     from ray import tune
 
@@ -59,8 +70,11 @@ def trial_function(config: dict[str, Any]) -> None:
         tune.report({k: metrics[k] for k in CURVE_KEYS if k in metrics} | {"step": step})
 
     final: dict[str, Any] = {"final": 1, "node": node, "started_at": started}
+    tmp = tempfile.TemporaryDirectory(prefix="adx-weights-") if config.get("weights") else None
     try:
-        result = run_trial(spec, callback=report)
+        result = run_trial(spec, callback=report, weights_dir=tmp.name if tmp else None)
+        if tmp is not None:
+            _save_weights(config, result.weights_path)
     except DivergedError as exc:
         final |= {"status": "diverged", "error": str(exc)}
     except Exception as exc:
@@ -77,6 +91,9 @@ def trial_function(config: dict[str, Any]) -> None:
             "eval_seconds": result.eval_seconds,
             "device": result.device,
         }
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
     for key in METRICS:  # Tune checks that the searched metric is in every report
         final.setdefault(key, float("nan"))
     final["finished_at"] = time.time()

@@ -1,0 +1,35 @@
+# One environment for everything: `make demo` and `make test` create it on first use.
+# CPU installs pin torch through constraints/cpu.txt (a small CPU wheel); on a GPU machine
+# run `make CONSTRAINTS= demo` to let pip choose a CUDA build of torch.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONSTRAINTS ?= constraints/cpu.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint check bench clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[test,dev]'
+	touch $@
+
+demo: $(STAMP)  ## the main job: the smoke sweep on an embedded local Ray (CPU), then its table
+	$(VENV)/bin/adx sweep run sweeps/specs/smoke.yaml --overwrite
+
+test: $(STAMP)  ## the default test suite (fast, CPU only)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)  ## long runs: fault injection, training to convergence
+	$(PY) -m pytest -q -m slow --timeout 1500
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+check: lint test
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

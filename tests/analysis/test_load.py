@@ -1,0 +1,88 @@
+"""Damaged, foreign and older results files; CLI errors without tracebacks."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from additive.errors import AdxError
+from analysis.load import ResultsWarning, load_trials
+from sweeps.cli import main
+
+
+def _trials_dir(root, name="known"):
+    return root / name / "trials"
+
+
+def test_truncated_file_is_skipped_with_a_warning_naming_it(known):
+    victim = sorted(_trials_dir(known).glob("*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[:50])
+    with pytest.warns(ResultsWarning, match=victim.name):
+        df = load_trials("known", str(known))
+    assert len(df) == 12
+    with pytest.raises(AdxError, match=victim.name):
+        load_trials("known", str(known), strict=True)
+
+
+def test_file_of_another_schema_is_skipped(known):
+    pq.write_table(pa.table({"x": [1, 2]}), _trials_dir(known) / "foreign.parquet")
+    with pytest.warns(ResultsWarning, match="foreign.parquet.*not a results file"):
+        df = load_trials("known", str(known))
+    assert len(df) == 13
+
+
+def test_older_schema_version_is_read_with_new_columns_empty(known):
+    old = pa.table({"schema_version": [0], "sweep": ["known"], "trial_id": ["old"], "status": ["ok"],
+                    "decoder": ["additive"], "lms_id": [50.0]})
+    pq.write_table(old, _trials_dir(known) / "old.parquet")
+    df = load_trials("known", str(known))
+    row = df[df["trial_id"] == "old"].iloc[0]
+    assert row["lms_id"] == 50.0 and row["rmse_ood"] != row["rmse_ood"]  # NaN
+
+
+def test_hidden_and_temporary_files_are_ignored(known):
+    (_trials_dir(known) / ".c9.parquet.tmp-1234").write_bytes(b"partial")
+    assert len(load_trials("known", str(known))) == 13
+
+
+def test_empty_sweep_folder(tmp_path):
+    (tmp_path / "empty" / "trials").mkdir(parents=True)
+    assert load_trials("empty", str(tmp_path)).empty
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["results", "table", "nope"], "Error: no sweep named 'nope' in"),
+        (["results", "query", "known", "--where", "decoder ==="], "Error: --where: cannot evaluate 'decoder ==='"),
+        (["results", "query", "known", "--columns", "lms_id,bogus"], "Error: --columns: must name result columns"),
+        (["results", "sql", "SELEKT * FROM trials", "known"], "Error: SQL: "),
+        (["results", "table", "known", "--format", "html"], "Error: --format: must be one of"),
+        (["results", "plot", "known", "--kind", "pie"], "Error: --kind: must be one of"),
+        (["sweep", "status", "nope"], "Error: no sweep named 'nope' in"),
+        (["sweep", "resume", "nope"], "Error: no sweep named 'nope' in"),
+    ],
+)
+def test_cli_errors_are_one_line(known, capsys, argv, message):
+    assert main([*argv, "--storage", str(known)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message), err
+    assert "Traceback" not in err
+
+
+def test_cli_query_sql_and_table(known, capsys):
+    assert main(["results", "query", "known", "--storage", str(known), "--where", "lms_id > 95",
+                 "--columns", "trial_id,lms_id", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "trial_id,lms_id" and len(lines) == 4
+    assert main(["results", "sql", "SELECT decoder, count(*) AS n FROM trials GROUP BY decoder ORDER BY decoder",
+                 "known", "--storage", str(known), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[1:] == ["additive,6", "monolithic,7"]
+    assert main(["results", "table", "known", "--storage", str(known)]) == 0
+    assert "additive LMS ID" in capsys.readouterr().out
+
+
+def test_storage_that_is_not_there(capsys, tmp_path):
+    assert main(["results", "table", "x", "--storage", str(tmp_path / "missing")]) == 1
+    assert "no sweep named 'x'" in capsys.readouterr().err

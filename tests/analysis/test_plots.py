@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from analysis.plots import make_plots
+from analysis.report import write_report
+
+
+def test_dependence_support_and_curve_plots(known, tmp_path):
+    for kind in ("dependence", "support", "curves"):
+        paths = make_plots(["known"], str(known), kind, str(tmp_path / "plots"))
+        assert [p.suffix for p in paths] == [".png", ".pdf"]
+        assert all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_report_is_one_self_contained_file(known, tmp_path):
+    path = write_report(["known"], str(known), str(tmp_path / "report.html"))
+    page = path.read_text()
+    assert page.count("data:image/png;base64,") >= 3
+    assert "additive LMS ID" in page and "boom" in page
+    assert "src=\"http" not in page
