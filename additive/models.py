@@ -48,11 +48,14 @@ def _n_halvings(image_size: int) -> int:
 class MLPDeconvBody(nn.Module):
     """The paper's decoder network for one block (or for all of z)."""
 
-    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool):
+    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
+                 channels: int = 64):
         super().__init__()
-        self.mlp = _mlp(d_in, width, depth, 64 * 4 * 4, batch_norm)
+        c, h = channels, max(channels // 2, 1)
+        self.channels = c
+        self.mlp = _mlp(d_in, width, depth, c * 4 * 4, batch_norm)
         n_up = _n_halvings(image_size)
-        chans = [64] + ([64, 32, 32] * n_up)[: n_up - 1] + [out_channels]
+        chans = [c] + ([c, h, h] * n_up)[: n_up - 1] + [out_channels]
         layers: list[nn.Module] = []
         for i in range(n_up):
             layers.append(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, stride=2, padding=1))
@@ -61,15 +64,15 @@ class MLPDeconvBody(nn.Module):
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.mlp(z).view(-1, 64, 4, 4))
+        return self.deconv(self.mlp(z).view(-1, self.channels, 4, 4))
 
 
 class BroadcastBody(nn.Module):
     """Spatial-broadcast decoder: tile z over the image, add (x, y) channels, 3x3 convs."""
 
-    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool):
+    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
+                 channels: int = 64):
         super().__init__()
-        channels = max(16, min(64, width // 4))
         self.image_size = image_size
         lin = torch.linspace(-1, 1, image_size)
         ys, xs = torch.meshgrid(lin, lin, indexing="ij")
@@ -91,11 +94,12 @@ class BroadcastBody(nn.Module):
         return self.net(torch.cat([tiled, self.coords.expand(len(z), -1, -1, -1)], dim=1))
 
 
-def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool):
+def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
+              channels: int = 64):
     if kind == "mlp":
-        return MLPDeconvBody(d_in, out_channels, image_size, width, depth, batch_norm)
+        return MLPDeconvBody(d_in, out_channels, image_size, width, depth, batch_norm, channels)
     if kind == "broadcast":
-        return BroadcastBody(d_in, out_channels, image_size, width, depth, batch_norm)
+        return BroadcastBody(d_in, out_channels, image_size, width, depth, batch_norm, channels)
     raise ValueError(f"`body` must be one of {list(BODIES)}, but got {kind!r}")
 
 
@@ -103,11 +107,11 @@ class AdditiveDecoder(nn.Module):
     """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
 
     def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True):
+                 body: str = "mlp", batch_norm: bool = True, channels: int = 64):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
-            make_body(body, block_size, 3, image_size, width, depth, batch_norm) for _ in range(n_blocks)
+            make_body(body, block_size, 3, image_size, width, depth, batch_norm, channels) for _ in range(n_blocks)
         )
 
     def block_images(self, z: torch.Tensor) -> list[torch.Tensor]:
@@ -123,9 +127,9 @@ class MonolithicDecoder(nn.Module):
     """One body of all of z: the non-additive baseline."""
 
     def __init__(self, d: int, image_size: int, width: int = 512, depth: int = 5, body: str = "mlp",
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, channels: int = 64):
         super().__init__()
-        self.body = make_body(body, d, 3, image_size, width, depth, batch_norm)
+        self.body = make_body(body, d, 3, image_size, width, depth, batch_norm, channels)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -135,11 +139,11 @@ class MaskedDecoder(nn.Module):
     """Object-centric compositing: softmax over block masks and a learned background."""
 
     def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True):
+                 body: str = "mlp", batch_norm: bool = True, channels: int = 64):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
-            make_body(body, block_size, 4, image_size, width, depth, batch_norm) for _ in range(n_blocks)
+            make_body(body, block_size, 4, image_size, width, depth, batch_norm, channels) for _ in range(n_blocks)
         )
         self.background = nn.Parameter(torch.ones(1, 3, 1, 1))
         self.background_logit = nn.Parameter(torch.zeros(1, 1, 1, 1))
@@ -157,27 +161,29 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def make_decoder(kind: str, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True, match_params: bool = False) -> nn.Module:
+                 body: str = "mlp", batch_norm: bool = True, match_params: bool = False,
+                 channels: int = 64) -> nn.Module:
     """Build a decoder by name. ``match_params`` widens a monolithic decoder until it has
     at least as many parameters as the additive decoder of the same width."""
     if kind == "additive":
-        return AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm)
+        return AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm, channels)
     if kind == "masked":
-        return MaskedDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm)
+        return MaskedDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm, channels)
     if kind != "monolithic":
         raise ValueError(f"`decoder` must be one of {list(DECODERS)}, but got {kind!r}")
     d = block_size * n_blocks
     if match_params:
-        target = count_parameters(AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm))
+        additive = AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm, channels)
+        target = count_parameters(additive)
         lo, hi = width, width * n_blocks * 4
         while lo < hi:  # smallest width whose parameter count reaches the target
             mid = (lo + hi) // 2
-            if count_parameters(MonolithicDecoder(d, image_size, mid, depth, body, batch_norm)) >= target:
+            if count_parameters(MonolithicDecoder(d, image_size, mid, depth, body, batch_norm, channels)) >= target:
                 hi = mid
             else:
                 lo = mid + 1
         width = lo
-    return MonolithicDecoder(d, image_size, width, depth, body, batch_norm)
+    return MonolithicDecoder(d, image_size, width, depth, body, batch_norm, channels)
 
 
 class ConvEncoder(nn.Module):

@@ -44,6 +44,7 @@ class TrialSpec:
     body: str = "mlp"
     width: int = 512
     depth: int = 5
+    channels: int = 64  # decoder convolution channels (the paper's 64)
     batch_norm: bool = True
     match_params: bool = False
     # optimisation
@@ -67,7 +68,7 @@ class TrialSpec:
     def __post_init__(self) -> None:
         _check_types(self)
         self.latent_space()  # validates the data fields
-        _positive(self, "image_size", "n_train", "n_test", "width", "depth", "batch_size", "steps", "eval_every")
+        _positive(self, "image_size", "n_train", "n_test", "width", "depth", "channels", "batch_size", "steps", "eval_every")
         _non_negative(self, "n_oos", "patience", "seed", "threads", "lr_decay_every", "max_seconds", "weight_decay")
         if self.n_val is not None and self.n_val < 2:
             raise must("n_val", "be null or an integer >= 2", self.n_val)

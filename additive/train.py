@@ -63,7 +63,7 @@ def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module
     encoder = make_encoder(spec.encoder, space.d, spec.image_size).to(device)
     decoder = make_decoder(
         spec.decoder, space.block_size, space.n_objects, spec.image_size, spec.width, spec.depth,
-        spec.body, spec.batch_norm, spec.match_params,
+        spec.body, spec.batch_norm, spec.match_params, spec.channels,
     ).to(device)
     return encoder, decoder
 

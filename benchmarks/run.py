@@ -1,0 +1,243 @@
+"""Benchmarks: one JSON object per line with name, value, unit (and baseline, ratio).
+
+    python benchmarks/run.py [--quick] [--only render,metrics,...]
+
+Writes nothing into the repository (sweeps run under a temporary folder). Record results
+in BENCHMARKS.md with the machine and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from additive.latents import RADIUS, LatentSpace  # noqa: E402
+from additive.render import COLORS, render_balls  # noqa: E402
+
+
+def emit(name: str, value: float, unit: str, **extra) -> None:
+    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit, **extra}), flush=True)
+
+
+def _best_of(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+# ----- render -----------------------------------------------------------------------------
+def render_loop(z: np.ndarray, space: LatentSpace, size: int) -> np.ndarray:
+    """The paper's style: one image at a time, one ball at a time (Python loop)."""
+    out = np.empty((len(z), size, size, 3), dtype=np.uint8)
+    pos = space.positions(z)
+    centres = (np.arange(size) + 0.5) / size
+    xs, ys = np.meshgrid(centres, 1 - centres)
+    for n in range(len(z)):
+        img = np.full((size, size, 3), 255.0)
+        for i in range(pos.shape[1]):
+            d = np.sqrt((xs - pos[n, i, 0]) ** 2 + (ys - pos[n, i, 1]) ** 2) * size
+            a = np.clip(RADIUS * size - d + 0.5, 0, 1)[..., None]
+            img = img * (1 - a) + np.array(COLORS[i]) * a
+        out[n] = img.astype(np.uint8)
+    return out
+
+
+def render_pygame(z: np.ndarray, space: LatentSpace, size: int) -> np.ndarray:
+    import pygame  # the paper's renderer; optional
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    surf = pygame.Surface((size, size))
+    out = np.empty((len(z), size, size, 3), dtype=np.uint8)
+    pos = space.positions(z)
+    for n in range(len(z)):
+        surf.fill((255, 255, 255))
+        for i in range(pos.shape[1]):
+            centre = (int(pos[n, i, 0] * size), int((1 - pos[n, i, 1]) * size))
+            pygame.draw.circle(surf, COLORS[i], centre, int(RADIUS * size))
+        out[n] = pygame.surfarray.array3d(surf).swapaxes(0, 1)
+    return out
+
+
+def bench_render(quick: bool) -> None:
+    space = LatentSpace(dataset="block", support="full")
+    n = 2000 if quick else 10000
+    z = space.sample(n, 0)
+    torch.set_num_threads(1)
+    ours = _best_of(lambda: render_balls(z, space, 64))
+    base = _best_of(lambda: render_loop(z[: n // 4], space, 64), repeat=1) * 4
+    emit("render", n / ours, "images/s", baseline=n / base, ratio=base / ours, detail="64 px, 1 thread, vs numpy per-image loop")
+    try:
+        import pygame  # noqa: F401
+    except ImportError:
+        return
+    pg = _best_of(lambda: render_pygame(z, space, 64))
+    emit("render_vs_pygame", n / ours, "images/s", baseline=n / pg, ratio=pg / ours, detail="vs pygame per-image loop")
+
+
+# ----- train step -------------------------------------------------------------------------
+PRESETS = {
+    "cpu_preset": dict(image_size=32, width=256, depth=3, channels=32, batch_size=64, encoder="conv"),
+    "paper_model": dict(image_size=64, width=512, depth=5, channels=64, batch_size=64, encoder="conv"),
+}
+
+
+def bench_train_step(quick: bool) -> None:
+    from additive.data import make_datasets
+    from additive.spec import TrialSpec
+    from additive.train import build_models
+
+    torch.set_num_threads(1)
+    steps = 10 if quick else 40
+    for name, kw in PRESETS.items():
+        for decoder in ("additive", "monolithic"):
+            spec = TrialSpec(decoder=decoder, n_train=2048, n_val=64, n_test=64, n_oos=0, **kw)
+            data = make_datasets(spec.latent_space(), spec.n_train, 64, 64, 0, spec.image_size, 0)
+            enc, dec = build_models(spec, torch.device("cpu"))
+            opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), 1e-3)
+            fixed = data.train.batch(torch.arange(spec.batch_size))
+
+            def step(x):
+                loss = ((dec(enc(x)) - x) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+            def real():
+                for _ in range(steps):
+                    idx = torch.randint(0, spec.n_train, (spec.batch_size,))
+                    step(data.train.batch(idx))
+
+            def constant():
+                for _ in range(steps):
+                    step(fixed)
+
+            step(fixed)
+            t_real = _best_of(real, 2)
+            t_fixed = _best_of(constant, 2)
+            emit(f"train_step.{name}.{decoder}", steps * spec.batch_size / t_real, "samples/s",
+                 detail=f"{kw['image_size']} px, width {kw['width']}, 1 thread")
+            emit(f"data_share.{name}.{decoder}", max(t_real - t_fixed, 0.0) / t_real, "fraction of step time",
+                 detail="(real batches - fixed batch) / real batches")
+
+
+# ----- sweeps -----------------------------------------------------------------------------
+def _sweep(raw: dict, storage: str):
+    from sweeps.engine import init_ray, run_sweep
+    from sweeps.spec import parse_sweep_spec
+
+    init_ray(None)
+    spec = parse_sweep_spec(raw, raw["name"])
+    t = time.perf_counter()
+    run_sweep(spec, storage, out=None)
+    wall = time.perf_counter() - t
+    import pandas as pd
+
+    df = pd.read_parquet(f"{storage}/{spec.name}/trials")
+    return wall, df
+
+
+def bench_sweeps(quick: bool) -> None:
+    import ray
+
+    cores = os.cpu_count() or 1
+    tmp = tempfile.mkdtemp(prefix="adx-bench-")
+    t = time.perf_counter()
+    from sweeps.engine import init_ray
+
+    init_ray(None)
+    emit("ray_start", time.perf_counter() - t, "s", detail="embedded local Ray, once per sweep")
+    n = 8 if quick else 24
+    tiny = {"image_size": 8, "n_train": 64, "n_val": 16, "n_test": 16, "n_oos": 16, "width": 8, "depth": 1,
+            "channels": 8, "batch_size": 16, "steps": 1, "eval_every": 1}
+    raw = {"name": "overhead", "fixed": tiny, "grid": {"decoder": ["additive"]}, "seeds": n}
+    wall, df = _sweep(raw, tmp)
+    compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
+    emit("trial_overhead", (wall * cores - compute) / n, "s/trial",
+         detail=f"{n} trials of 1 step on {cores} cores: (wall x cores - compute) / trials")
+    from sweeps.spec import load_sweep_spec
+
+    smoke = load_sweep_spec(os.path.join(os.path.dirname(__file__), "..", "sweeps", "specs", "smoke.yaml"))
+    wall, df = _sweep(smoke.raw | {"name": "smoke-bench", "save_weights": False}, tmp)
+    compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
+    emit("utilisation.smoke", compute / (wall * cores), "fraction",
+         detail=f"sum of trial compute / (wall {wall:.1f} s x {cores} cores)")
+    ray.shutdown()
+
+
+# ----- metrics and analysis ---------------------------------------------------------------
+def bench_metrics(quick: bool) -> None:
+    from additive.metrics import lms_tree
+
+    rng = np.random.default_rng(0)
+    n = 10000
+    z_train, z_test = rng.uniform(size=(n, 4)), rng.uniform(size=(n, 4))
+    t = _best_of(lambda: lms_tree(z_train, z_train[:, [0, 2, 1, 3]], z_test, z_test[:, [0, 2, 1, 3]], 2,
+                                  search_partitions=True), 1 if quick else 3)
+    emit("metrics.lms_tree_partitions", t, "s", detail="10,000 train + 10,000 test samples, d=4, blocks of 2")
+
+
+def synthetic_rows(n: int) -> "pd.DataFrame":  # noqa: F821
+    import pandas as pd
+
+    from additive.spec import TrialSpec
+
+    rng = np.random.default_rng(0)
+    base = TrialSpec().to_dict()
+    df = pd.DataFrame({k: [v] * n for k, v in base.items()})
+    df["sweep"] = "bench"
+    df["trial_id"] = [f"t{i}" for i in range(n)]
+    df["decoder"] = rng.choice(["additive", "monolithic", "masked"], n)
+    df["support"] = rng.choice(["l_shape", "full", "diagonal_band", "disconnected"], n)
+    df["dependence"] = rng.choice(np.linspace(0, 0.9, 10), n)
+    df["seed"] = rng.integers(0, 10, n)
+    df["cell"] = df["decoder"] + df["support"]
+    df["status"] = rng.choice(["ok"] * 9 + ["failed"], n)
+    df["search_number"] = np.nan
+    for m in ("rmse_id", "rmse_ood", "rmse_recombine", "val_loss"):
+        df[m] = rng.uniform(0, 0.1, n)
+    for m in ("lms_id", "lms_ood", "mcc_id"):
+        df[m] = rng.uniform(50, 100, n)
+    return df
+
+
+def bench_analysis(quick: bool) -> None:
+    from analysis.tables import results_table
+
+    df = synthetic_rows(100_000)
+    t = _best_of(lambda: results_table(df), 3)
+    emit("analysis.table_100k", t, "s", detail="100,000 synthetic rows, 120 conditions x 3 decoders")
+
+
+BENCHES = {"render": bench_render, "train_step": bench_train_step, "metrics": bench_metrics,
+           "analysis": bench_analysis, "sweeps": bench_sweeps}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (about 2-3 minutes on 2 cores)")
+    p.add_argument("--only", default=None, help=f"comma-separated subset of {list(BENCHES)}")
+    args = p.parse_args()
+    chosen = args.only.split(",") if args.only else list(BENCHES)
+    print(json.dumps({"name": "machine", "value": os.cpu_count(), "unit": "cores",
+                      "detail": f"{platform.processor() or platform.machine()}, torch {torch.__version__}"}))
+    for name in chosen:
+        if name not in BENCHES:
+            raise SystemExit(f"unknown benchmark {name!r}; choose from {list(BENCHES)}")
+        BENCHES[name](args.quick)
+
+
+if __name__ == "__main__":
+    main()
