@@ -40,14 +40,35 @@ def ball_alpha(centres: torch.Tensor, size: int, radius: float = RADIUS) -> torc
 
 
 def render_positions(positions: torch.Tensor, size: int = 64, radius: float = RADIUS) -> torch.Tensor:
-    """Images (n, 3, size, size) in [0, 1] of balls at ``positions`` (n, k, 2)."""
+    """Images (n, 3, size, size) in [0, 1] of balls at ``positions`` (n, k, 2).
+
+    Each ball touches only a small square patch around its centre, so coverage is computed
+    on that patch alone and composited with one gather and one scatter-add per ball (about
+    7x fewer pixels than the whole image at 64 px). Patch pixels outside the image get
+    zero coverage, so their clamped indices add nothing."""
     n, k, _ = positions.shape
-    image = torch.ones(n, 3, size, size, device=positions.device)
+    device = positions.device
+    r_px = radius * size
+    patch = min(int(np.ceil(2 * r_px)) + 3, size)
+    image = torch.ones(n, 3, size * size, device=device)
+    offs = torch.arange(patch, device=device)
     for i in range(k):
-        alpha = ball_alpha(positions[:, i], size, radius).unsqueeze(1)
-        colour = torch.tensor(COLORS[i % len(COLORS)], device=positions.device, dtype=torch.float32)
-        image = image * (1 - alpha) + (colour / 255.0).view(1, 3, 1, 1) * alpha
-    return image
+        cx = positions[:, i, 0].float() * size  # pixel units, x to the right
+        cy = (1.0 - positions[:, i, 1].float()) * size  # pixel units, rows downwards
+        rows = (torch.floor(cy).long() - patch // 2)[:, None] + offs  # (n, patch)
+        cols = (torch.floor(cx).long() - patch // 2)[:, None] + offs
+        dy = rows + 0.5 - cy[:, None]
+        dx = cols + 0.5 - cx[:, None]
+        alpha = (r_px - torch.sqrt(dy[:, :, None] ** 2 + dx[:, None, :] ** 2) + 0.5).clamp_(0.0, 1.0)
+        inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]
+        alpha = alpha * inside
+        index = rows.clamp(0, size - 1)[:, :, None] * size + cols.clamp(0, size - 1)[:, None, :]
+        index = index.view(n, 1, -1).expand(n, 3, -1)
+        a = alpha.view(n, 1, -1)
+        colour = torch.tensor(COLORS[i % len(COLORS)], device=device, dtype=torch.float32).view(1, 3, 1) / 255.0
+        current = image.gather(2, index)
+        image.scatter_add_(2, index, (colour - current) * a)
+    return image.view(n, 3, size, size)
 
 
 def render_balls(
@@ -55,7 +76,7 @@ def render_balls(
     space: LatentSpace,
     size: int = 64,
     device: torch.device | str = "cpu",
-    chunk: int = 4096,
+    chunk: int = 1024,
 ) -> torch.Tensor:
     """Render a batch of latents (n, d) into float images (n, 3, size, size) in [0, 1]."""
     pos = torch.as_tensor(space.positions(_numpy(z)), dtype=torch.float32, device=device)
@@ -71,8 +92,8 @@ def render_balls_uint8(
     """As ``render_balls`` but stored as uint8 (4x less memory for datasets)."""
     pos = torch.as_tensor(space.positions(_numpy(z)), dtype=torch.float32, device=device)
     out = torch.empty(len(pos), 3, size, size, dtype=torch.uint8, device=device)
-    for i in range(0, len(pos), 4096):
-        out[i : i + 4096] = (render_positions(pos[i : i + 4096], size) * 255).round_().to(torch.uint8)
+    for i in range(0, len(pos), 1024):  # chunks that stay in cache
+        out[i : i + 1024] = (render_positions(pos[i : i + 1024], size) * 255).round_().to(torch.uint8)
     return out
 
 

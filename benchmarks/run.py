@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -94,39 +95,44 @@ PRESETS = {
 }
 
 
-def bench_train_step(quick: bool) -> None:
+def time_train_step(spec, steps: int) -> tuple[float, float]:
+    """Seconds for ``steps`` steps with real batches (index slicing of the uint8 set)
+    and with one fixed batch."""
     from additive.data import make_datasets
-    from additive.spec import TrialSpec
     from additive.train import build_models
+
+    data = make_datasets(spec.latent_space(), spec.n_train, 64, 64, 0, spec.image_size, 0)
+    enc, dec = build_models(spec, torch.device("cpu"))
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), 1e-3)
+    fixed = data.train.batch(torch.arange(spec.batch_size))
+
+    def step(x):
+        loss = ((dec(enc(x)) - x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def real():
+        for _ in range(steps):
+            step(data.train.batch(torch.randint(0, spec.n_train, (spec.batch_size,))))
+
+    def constant():
+        for _ in range(steps):
+            step(fixed)
+
+    step(fixed)
+    return _best_of(real, 2), _best_of(constant, 2)
+
+
+def bench_train_step(quick: bool) -> None:
+    from additive.spec import TrialSpec
 
     torch.set_num_threads(1)
     steps = 10 if quick else 40
     for name, kw in PRESETS.items():
         for decoder in ("additive", "monolithic"):
             spec = TrialSpec(decoder=decoder, n_train=2048, n_val=64, n_test=64, n_oos=0, **kw)
-            data = make_datasets(spec.latent_space(), spec.n_train, 64, 64, 0, spec.image_size, 0)
-            enc, dec = build_models(spec, torch.device("cpu"))
-            opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), 1e-3)
-            fixed = data.train.batch(torch.arange(spec.batch_size))
-
-            def step(x):
-                loss = ((dec(enc(x)) - x) ** 2).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-
-            def real():
-                for _ in range(steps):
-                    idx = torch.randint(0, spec.n_train, (spec.batch_size,))
-                    step(data.train.batch(idx))
-
-            def constant():
-                for _ in range(steps):
-                    step(fixed)
-
-            step(fixed)
-            t_real = _best_of(real, 2)
-            t_fixed = _best_of(constant, 2)
+            t_real, t_fixed = time_train_step(spec, steps)
             emit(f"train_step.{name}.{decoder}", steps * spec.batch_size / t_real, "samples/s",
                  detail=f"{kw['image_size']} px, width {kw['width']}, 1 thread")
             emit(f"data_share.{name}.{decoder}", max(t_real - t_fixed, 0.0) / t_real, "fraction of step time",
@@ -143,8 +149,6 @@ def _sweep(raw: dict, storage: str):
     t = time.perf_counter()
     run_sweep(spec, storage, out=None)
     wall = time.perf_counter() - t
-    import pandas as pd
-
     df = pd.read_parquet(f"{storage}/{spec.name}/trials")
     return wall, df
 
@@ -189,9 +193,7 @@ def bench_metrics(quick: bool) -> None:
     emit("metrics.lms_tree_partitions", t, "s", detail="10,000 train + 10,000 test samples, d=4, blocks of 2")
 
 
-def synthetic_rows(n: int) -> "pd.DataFrame":  # noqa: F821
-    import pandas as pd
-
+def synthetic_rows(n: int) -> pd.DataFrame:
     from additive.spec import TrialSpec
 
     rng = np.random.default_rng(0)
