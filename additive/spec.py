@@ -17,7 +17,7 @@ from additive.models import BODIES, DECODERS, ENCODERS
 
 LR_DECAYS = ("none", "step", "cosine")
 ACCELERATORS = ("auto", "cpu", "cuda")
-FAULTS = ("none", "raise", "nan", "crash", "sleep")
+FAULTS = ("none", "raise", "nan", "crash", "slow")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class TrialSpec:
     accelerator: str = "auto"  # auto (CUDA when present), cpu or cuda
     amp: bool = False  # bf16 autocast on CUDA
     max_seconds: float = 0.0  # time budget of the training loop; 0: none
-    fault: str = "none"  # fault injection for tests of the sweep engine
+    fault: str = "none"  # fault injection for tests: raise, nan (diverge), crash (worker dies), slow
 
     def __post_init__(self) -> None:
         _check_types(self)

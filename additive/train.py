@@ -116,7 +116,7 @@ def run_trial(
         space, spec.n_train, spec.val_size, spec.n_test, spec.n_oos, spec.image_size, spec.seed, device
     )
     data_seconds = time.perf_counter() - t0
-    _inject(spec.fault, "start")
+    _inject(spec.fault)
 
     encoder, decoder = build_models(spec, device)
     params = list(encoder.parameters()) + list(decoder.parameters())
@@ -146,6 +146,8 @@ def run_trial(
             loss = ((decoder(encoder(x)).float() - x) ** 2).mean()
         if spec.fault == "nan" and step >= spec.steps // 2:
             loss = loss * float("nan")
+        elif spec.fault == "slow":
+            time.sleep(0.2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -178,10 +180,10 @@ def run_trial(
                 callback(step, row)
             if spec.patience and evals_since_best >= spec.patience:
                 break
-            if spec.max_seconds and time.perf_counter() - t_train > spec.max_seconds:
-                raise BudgetError(
-                    f"trial exceeded its time budget of {spec.max_seconds:g} s at step {step} of {spec.steps}"
-                )
+        if spec.max_seconds and time.perf_counter() - t_train > spec.max_seconds:
+            raise BudgetError(
+                f"trial exceeded its time budget of {spec.max_seconds:g} s at step {step} of {spec.steps}"
+            )
     train_seconds = time.perf_counter() - t_train
 
     encoder.load_state_dict(best["state"]["encoder"])
@@ -221,11 +223,10 @@ def _snapshot(encoder: torch.nn.Module, decoder: torch.nn.Module) -> dict:
     }
 
 
-def _inject(fault: str, when: str) -> None:
+def _inject(fault: str) -> None:
     """Fault injection for tests of the sweep engine (``TrialSpec.fault``)."""
     if fault == "raise":
         raise RuntimeError("injected fault: the trial raised")
     if fault == "crash":
         os._exit(3)  # the worker process dies, as on a segfault or an OOM kill
-    if fault == "sleep":
-        time.sleep(3600)
+

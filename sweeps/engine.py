@@ -385,7 +385,12 @@ def run_sweep(
                   f"results in {files.dir}", file=out, flush=True)
         static = {"git_commit": git_commit(), "versions": versions()}
         writer = ResultWriter(files, progress, static)
-        _fit(spec, files, store, searcher, writer)
+        try:
+            _fit(spec, files, store, searcher, writer)
+        except Exception:
+            if writer.write_error is not None:  # storage full or gone: say so, not Tune's traceback
+                raise writer.write_error from None
+            raise
         if writer.write_error is not None:
             raise writer.write_error
         summary = _summary(spec, files, store, start)

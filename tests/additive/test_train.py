@@ -83,3 +83,10 @@ def test_spec_rejects_cuda_without_gpu(tiny_spec):
 
     with pytest.raises(AdxError, match="no CUDA device"):
         run_trial(dataclasses.replace(tiny_spec, accelerator="cuda"))
+
+
+def test_time_budget_raises(tiny_spec):
+    from additive import BudgetError
+
+    with pytest.raises(BudgetError, match="time budget of 0.3 s"):
+        run_trial(dataclasses.replace(tiny_spec, fault="slow", max_seconds=0.3))

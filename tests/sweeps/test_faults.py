@@ -147,3 +147,32 @@ def test_lost_node_trial_is_retried_elsewhere(tmp_path):
     result = _run_cluster(tmp_path, spec_path, remove=True)
     assert result["rows"] == 2
     assert result["counts"] == {"ok": 2}, result
+
+
+def test_two_sweeps_under_one_root_at_once(tmp_path):
+    storage = str(tmp_path / "results")
+    a = _spec_file(tmp_path, "alpha", seeds=2)
+    b = _spec_file(tmp_path, "beta", seeds=2)
+    procs = [subprocess.Popen([*ADX, "sweep", "run", s, "--storage", storage, "--no-table", "--num-cpus", "1"],
+                              stderr=subprocess.PIPE, text=True) for s in (a, b)]
+    for p in procs:
+        _, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err
+    for name in ("alpha", "beta"):
+        df = _check_complete(tmp_path, name, 4)
+        assert set(df["sweep"]) == {name}
+
+
+def test_same_sweep_twice_at_once_is_refused(tmp_path):
+    storage = str(tmp_path / "results")
+    spec = _spec_file(tmp_path, "twice", seeds=3)
+    first = subprocess.Popen([*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"],
+                             stderr=subprocess.PIPE, text=True)
+    _wait_for_rows(first, tmp_path, "twice", 1)
+    second = subprocess.run([*ADX, "sweep", "resume", "twice", "--storage", storage, "--no-table"],
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith("Error: sweep 'twice' is already being run by process")
+    _, err = first.communicate(timeout=400)
+    assert first.returncode == 0, err
+    _check_complete(tmp_path, "twice", 6)

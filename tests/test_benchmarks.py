@@ -1,0 +1,21 @@
+"""The GPU benchmark script runs (dry, on the CPU) so that it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+
+def test_gpu_benchmark_dry_run():
+    env = dict(os.environ, PY=os.environ.get("PYTHON", "python"))
+    import sys
+
+    env["PY"] = sys.executable
+    out = subprocess.run(["bash", "benchmarks/gpu.sh", "--seconds", "0.3"], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    names = [r.get("name") for r in rows]
+    assert {"paper_style", "ours", "packed_1", "packed_8"} <= set(names)
+    assert all(r["value"] > 0 for r in rows if "value" in r)
