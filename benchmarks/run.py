@@ -163,7 +163,7 @@ def bench_sweeps(quick: bool) -> None:
 
     init_ray(None)
     emit("ray_start", time.perf_counter() - t, "s", detail="embedded local Ray, once per sweep")
-    n = 8 if quick else 24
+    n = 48 if quick else 96  # the fixed start cost (workers importing torch) amortised
     tiny = {"image_size": 8, "n_train": 64, "n_val": 16, "n_test": 16, "n_oos": 16, "width": 8, "depth": 1,
             "channels": 8, "batch_size": 16, "steps": 1, "eval_every": 1}
     raw = {"name": "overhead", "fixed": tiny, "grid": {"decoder": ["additive"]}, "seeds": n}
@@ -173,11 +173,13 @@ def bench_sweeps(quick: bool) -> None:
          detail=f"{n} trials of 1 step on {cores} cores: (wall x cores - compute) / trials")
     from sweeps.spec import load_sweep_spec
 
-    smoke = load_sweep_spec(os.path.join(os.path.dirname(__file__), "..", "sweeps", "specs", "smoke.yaml"))
-    wall, df = _sweep(smoke.raw | {"name": "smoke-bench", "save_weights": False}, tmp)
-    compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
-    emit("utilisation.smoke", compute / (wall * cores), "fraction",
-         detail=f"sum of trial compute / (wall {wall:.1f} s x {cores} cores)")
+    presets = ["smoke"] if quick else ["smoke", "mini"]
+    for preset in presets:
+        spec = load_sweep_spec(os.path.join(os.path.dirname(__file__), "..", "sweeps", "specs", f"{preset}.yaml"))
+        wall, df = _sweep(spec.raw | {"name": f"{preset}-bench", "save_weights": False}, tmp)
+        compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
+        emit(f"utilisation.{preset}", compute / (wall * cores), "fraction",
+             detail=f"sum of trial compute / (wall {wall:.1f} s x {cores} cores), {len(df)} trials")
     ray.shutdown()
 
 
