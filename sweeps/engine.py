@@ -408,7 +408,7 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
 
     scheduler = None
     if spec.scheduler:
-        steps = int(spec.fixed.get("steps", TrialSpec.steps))
+        steps = max(spec.trial_spec(cell, spec.seeds[0]).steps for cell in spec.cells())
         scheduler = ASHAScheduler(
             time_attr="step", max_t=max(steps, spec.scheduler["grace_steps"] + 1),
             grace_period=spec.scheduler["grace_steps"], reduction_factor=spec.scheduler["reduction_factor"],
