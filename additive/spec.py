@@ -63,13 +63,17 @@ class TrialSpec:
     accelerator: str = "auto"  # auto (CUDA when present), cpu or cuda
     amp: bool = False  # bf16 autocast on CUDA
     max_seconds: float = 0.0  # time budget of the training loop; 0: none
+    max_memory_mb: int = 0  # resident memory budget of the trial's process; 0: none
     fault: str = "none"  # fault injection for tests: raise, nan (diverge), crash (worker dies), slow
 
     def __post_init__(self) -> None:
         _check_types(self)
         self.latent_space()  # validates the data fields
         _positive(self, "image_size", "n_train", "n_test", "width", "depth", "channels", "batch_size", "steps", "eval_every")
-        _non_negative(self, "n_oos", "patience", "seed", "threads", "lr_decay_every", "max_seconds", "weight_decay")
+        _non_negative(
+            self, "n_oos", "patience", "seed", "threads", "lr_decay_every", "max_seconds", "max_memory_mb",
+            "weight_decay",
+        )
         if self.n_val is not None and self.n_val < 2:
             raise must("n_val", "be null or an integer >= 2", self.n_val)
         if self.image_size < 8 or self.image_size & (self.image_size - 1):

@@ -180,6 +180,11 @@ def run_trial(
                 callback(step, row)
             if spec.patience and evals_since_best >= spec.patience:
                 break
+        if spec.max_memory_mb and step % 20 == 1 and _resident_mb() > spec.max_memory_mb:
+            raise BudgetError(
+                f"trial exceeded its memory budget of {spec.max_memory_mb} MB "
+                f"({_resident_mb():.0f} MB resident) at step {step} of {spec.steps}"
+            )
         if spec.max_seconds and time.perf_counter() - t_train > spec.max_seconds:
             raise BudgetError(
                 f"trial exceeded its time budget of {spec.max_seconds:g} s at step {step} of {spec.steps}"
@@ -214,6 +219,18 @@ def load_models(spec: TrialSpec, weights_path: str | os.PathLike, device: str = 
     encoder.load_state_dict(state["encoder"])
     decoder.load_state_dict(state["decoder"])
     return encoder.eval(), decoder.eval()
+
+
+def _resident_mb() -> float:
+    """Resident memory of this process in MB (current, not peak: a reused worker process
+    must not inherit an earlier trial's peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
 
 
 def _snapshot(encoder: torch.nn.Module, decoder: torch.nn.Module) -> dict:

@@ -90,3 +90,10 @@ def test_time_budget_raises(tiny_spec):
 
     with pytest.raises(BudgetError, match="time budget of 0.3 s"):
         run_trial(dataclasses.replace(tiny_spec, fault="slow", max_seconds=0.3))
+
+
+def test_memory_budget_raises(tiny_spec):
+    from additive import BudgetError
+
+    with pytest.raises(BudgetError, match="memory budget of 10 MB"):
+        run_trial(dataclasses.replace(tiny_spec, max_memory_mb=10))

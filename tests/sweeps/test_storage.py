@@ -67,3 +67,12 @@ def test_trial_over_its_time_budget_is_a_failed_row(ray_local, tmp_path):
     row = pd.read_parquet(tmp_path / "budget" / "trials").iloc[0]
     assert row["status"] == "failed"
     assert "time budget of 0.5 s" in row["error"]
+
+
+def test_trial_over_its_memory_budget_is_a_failed_row(ray_local, tmp_path):
+    raw = tiny_sweep_raw("memory")
+    raw["fixed"]["max_memory_mb"] = 10
+    run_sweep(parse_sweep_spec(raw, "memory.yaml"), str(tmp_path), out=None)
+    df = pd.read_parquet(tmp_path / "memory" / "trials")
+    assert set(df["status"]) == {"failed"}
+    assert df["error"].str.contains("memory budget of 10 MB").all()
