@@ -188,16 +188,33 @@ def pick_trial(df: pd.DataFrame, trial: str | None) -> pd.Series:
     return pool.sort_values("val_loss").iloc[0]
 
 
+def row_trial_fields(row: pd.Series) -> dict:
+    """The trial fields of a results row as plain Python values. A field that is null in
+    the row (a row written before the field existed) takes its default, which is the
+    behaviour that row was produced with."""
+    from dataclasses import MISSING, fields
+
+    from additive.spec import TrialSpec
+
+    out = {}
+    for f in fields(TrialSpec):
+        value = row.get(f.name)
+        value = value.item() if hasattr(value, "item") else value
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            if "None" in str(f.type) or f.default is MISSING:
+                out[f.name] = None
+            continue
+        out[f.name] = value
+    return out
+
+
 def trial_models(row: pd.Series, storage: str):
     """The trial's encoder and decoder: saved weights, or a deterministic retrain."""
-    from additive.spec import TrialSpec, trial_field_names
+    from additive.spec import TrialSpec
     from additive.train import load_models, run_trial
     from sweeps.results import Storage, SweepFiles
 
-    values = {k: row[k] for k in trial_field_names()}
-    values = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in values.items()}
-    values = {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}
-    spec = TrialSpec.from_dict({**values, "accelerator": "cpu", "fault": "none"})
+    spec = TrialSpec.from_dict({**row_trial_fields(row), "accelerator": "cpu", "fault": "none"})
     store = Storage(storage)
     path = SweepFiles(store, row["sweep"]).weights_path(row["trial_id"])
     if store.is_local and Path(path).exists():

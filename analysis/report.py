@@ -12,7 +12,7 @@ import pandas as pd
 from additive.errors import AdxError
 
 _CSS = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1150px; margin: 2em auto;
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; max-width: 1280px; margin: 2em auto;
        color: #222; line-height: 1.45; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; margin-top: 2em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
@@ -20,7 +20,7 @@ th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; white-spac
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 img { max-width: 100%; border: 1px solid #eee; } .note { color: #555; font-size: 0.9em; }
-.ok { color: #1b7e3b; } .bad { color: #b3261e; }
+.scroll { overflow-x: auto; } th { text-align: center; }
 """
 
 
@@ -37,7 +37,17 @@ def _img(fig) -> str:
 def _table_html(df: pd.DataFrame) -> str:
     if df.empty:
         return "<p class='note'>(no rows)</p>"
-    return df.to_html(index=False, escape=True, na_rep="–", float_format=lambda v: f"{v:.4g}", border=0)
+    table = df.to_html(index=False, escape=True, na_rep="–", float_format=lambda v: f"{v:.4g}", border=0)
+    return f"<div class='scroll'>{table}</div>"
+
+
+def _by_decoder(table: pd.DataFrame) -> pd.DataFrame:
+    """Two header rows (decoder, then metric) so the wide table stays narrow."""
+    cond = [c for c in table.columns if " " not in c]
+    rest = [c for c in table.columns if " " in c]
+    out = table[cond + rest].copy()
+    out.columns = pd.MultiIndex.from_tuples([("", c) for c in cond] + [tuple(c.split(" ", 1)) for c in rest])
+    return out
 
 
 def write_report(names: list[str], storage: str, out: str, strict: bool = False) -> Path:
@@ -57,6 +67,7 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
              "</p>"]
 
     counts = df.groupby(["sweep", "status"]).size().unstack(fill_value=0).reset_index()
+    counts.columns.name = None
     parts += ["<h2>Trials by status</h2>", _table_html(counts)]
     bad = df[df["status"] != "ok"]
     if not bad.empty:
@@ -64,7 +75,9 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
                      + _table_html(bad[["sweep", "trial_id", "cell", "status", "error"]]) + "</details>")
 
     table, note = results_table(df)
-    parts += ["<h2>Identifiability and extrapolation</h2>", _table_html(table), f"<p class='note'>{html.escape(note)}</p>"]
+    wide = _by_decoder(table).to_html(index=False, escape=True, border=0, na_rep="–")
+    parts += ["<h2>Identifiability and extrapolation</h2>", f"<div class='scroll'>{wide}</div>",
+              f"<p class='note'>{html.escape(note)}</p>"]
     comparison = paired_comparison(df)
     if not comparison.empty:
         parts += ["<h2>Additive minus monolithic (paired over seeds)</h2>", _table_html(comparison),

@@ -17,3 +17,14 @@ def test_report_is_one_self_contained_file(known, tmp_path):
     assert page.count("data:image/png;base64,") >= 3
     assert "additive LMS ID" in page and "boom" in page
     assert "src=\"http" not in page
+
+
+def test_rows_of_an_older_schema_rebuild_their_trial_spec():
+    import pandas as pd
+
+    from additive.spec import TrialSpec
+    from analysis.plots import row_trial_fields
+
+    row = pd.Series({**TrialSpec(decoder="monolithic", seed=3).to_dict(), "channels": None, "support_param": None})
+    spec = TrialSpec.from_dict(row_trial_fields(row))
+    assert spec.channels == 64 and spec.support_param is None and spec.decoder == "monolithic" and spec.seed == 3
