@@ -15,7 +15,7 @@ def test_report_is_one_self_contained_file(known, tmp_path):
     path = write_report(["known"], str(known), str(tmp_path / "report.html"))
     page = path.read_text()
     assert page.count("data:image/png;base64,") >= 3
-    assert "additive LMS ID" in page and "boom" in page
+    assert "<th>LMS ID</th>" in page and ">additive<" in page and "boom" in page
     assert "src=\"http" not in page
 
 
