@@ -369,7 +369,9 @@ def run_sweep(
                 if not store.is_local:
                     raise AdxError("a sweep with `search` on remote storage needs --optuna-storage URL")
                 optuna_storage = f"sqlite:///{files.dir}/optuna.db"
-        weights = {"storage": store.uri, "sweep": spec.name} if spec.save_weights else None
+        # Workers run in other folders: give them an absolute path for local storage.
+        where = store.root if store.is_local else store.uri
+        weights = {"storage": where, "sweep": spec.name} if spec.save_weights else None
         searcher = SweepSearcher(spec, done, best_params, optuna_storage, done_rows, weights)
         total = spec.n_planned
         progress = Progress(spec.name, total, len(done), out, progress_every)

@@ -110,3 +110,14 @@ def test_from_best_without_earlier_sweep_is_an_error(ray_local, tmp_path):
 def test_gpu_request_beyond_the_cluster_is_refused(ray_local, tmp_path):
     with pytest.raises(AdxError, match=r"resources.gpu: must be <= the GPUs of the Ray cluster \(0\)"):
         run_sweep(_spec("gpu", resources={"gpu": 0.5}), str(tmp_path), out=None)
+
+
+def test_weights_land_in_a_relative_storage_folder(ray_local, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_sweep(_spec("weights", grid={"decoder": ["additive"]}, save_weights=True), "results", out=None)
+    saved = sorted(p.name for p in (tmp_path / "results" / "weights" / "weights").glob("*.pt"))
+    assert saved == ["c000-s0.pt"]
+    import torch
+
+    state = torch.load(tmp_path / "results" / "weights" / "weights" / "c000-s0.pt", weights_only=True)
+    assert set(state) == {"encoder", "decoder"}
