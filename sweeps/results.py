@@ -112,9 +112,6 @@ class Storage:
     def is_dir(self, path: str) -> bool:
         return self.fs.get_file_info(path).type == pafs.FileType.Directory
 
-    def makedirs(self, path: str) -> None:
-        self.fs.create_dir(path, recursive=True)
-
     def list(self, path: str, suffix: str = "") -> list[str]:
         """Visible files (no '.' or '_' prefix) directly under ``path``, sorted."""
         if not self.is_dir(path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -409,10 +409,6 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
                 raise SweepSpecError(f"{spec.source}: {path}: {detail}") from None
             except Exception as exc:  # e.g. TypeError from an unexpected value
                 raise fail(f"cell {cell.label}", f"build a valid trial ({exc})", show=False) from None
-
-
-def with_name(spec: SweepSpec, name: str) -> SweepSpec:
-    return replace(spec, name=name)
 
 
 def spec_to_yaml(spec: SweepSpec) -> str:
