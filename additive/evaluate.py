@@ -42,8 +42,8 @@ def decode(decoder: torch.nn.Module, z_hat: np.ndarray, device: torch.device) ->
 
 
 @torch.no_grad()
-def reconstruction_rmse(encoder: torch.nn.Module, decoder: torch.nn.Module, split: Split) -> float:
-    """RMSE between images and their reconstructions, pixels in [0, 1]."""
+def mean_squared_error(encoder: torch.nn.Module, decoder: torch.nn.Module, split: Split) -> float:
+    """Mean pixel MSE between images and their reconstructions (NaN for no images)."""
     if len(split) == 0:
         return float("nan")
     total, count = 0.0, 0
@@ -51,7 +51,12 @@ def reconstruction_rmse(encoder: torch.nn.Module, decoder: torch.nn.Module, spli
         x = split.float_images(i, i + _CHUNK)
         total += float(((decoder(encoder(x)).float() - x) ** 2).sum())
         count += x.numel()
-    return float(np.sqrt(total / count))
+    return total / count
+
+
+def reconstruction_rmse(encoder: torch.nn.Module, decoder: torch.nn.Module, split: Split) -> float:
+    """RMSE between images and their reconstructions, pixels in [0, 1]."""
+    return float(np.sqrt(mean_squared_error(encoder, decoder, split)))
 
 
 def lms(space: LatentSpace, decoder_kind: str, z_fit, zh_fit, z_eval, zh_eval) -> tuple[float, list[tuple[int, ...]]]:

@@ -20,7 +20,7 @@ import torch
 
 from additive.data import Datasets, make_datasets
 from additive.errors import BudgetError, DivergedError
-from additive.evaluate import evaluate
+from additive.evaluate import evaluate, mean_squared_error
 from additive.models import make_decoder, make_encoder
 from additive.spec import TrialSpec
 
@@ -78,19 +78,15 @@ def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
     return lambda step: 1.0
 
 
-@torch.no_grad()
-def validation_loss(encoder, decoder, data: Datasets, chunk: int = 1024) -> float:
+def validation_loss(encoder, decoder, data: Datasets) -> float:
     """Mean pixel MSE on the validation set (the model-selection criterion)."""
     encoder.eval()
     decoder.eval()
-    total, count = 0.0, 0
-    for i in range(0, len(data.val), chunk):
-        x = data.val.float_images(i, i + chunk)
-        total += float(((decoder(encoder(x)).float() - x) ** 2).sum())
-        count += x.numel()
-    encoder.train()
-    decoder.train()
-    return total / count
+    try:
+        return mean_squared_error(encoder, decoder, data.val)
+    finally:
+        encoder.train()
+        decoder.train()
 
 
 def run_trial(
