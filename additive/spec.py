@@ -56,6 +56,7 @@ class TrialSpec:
     lr_decay_every: int = 0  # step decay period in steps; 0: steps // 3
     lr_decay_gamma: float = 0.5
     eval_every: int = 500
+    bn_recalibrate: int = 4096  # training images to recompute BatchNorm statistics from before every evaluation; 0: off
     patience: int = 0  # evaluations without improvement before stopping; 0: off
     # execution
     seed: int = 0
@@ -71,7 +72,7 @@ class TrialSpec:
         self.latent_space()  # validates the data fields
         _positive(self, "image_size", "n_train", "n_test", "width", "depth", "channels", "batch_size", "steps", "eval_every")
         _non_negative(
-            self, "n_oos", "patience", "seed", "threads", "lr_decay_every", "max_seconds", "max_memory_mb",
+            self, "n_oos", "bn_recalibrate", "patience", "seed", "threads", "lr_decay_every", "max_seconds", "max_memory_mb",
             "weight_decay",
         )
         if self.n_val is not None and self.n_val < 2:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from additive.data import Datasets, make_datasets
+from additive.data import Datasets, Split, make_datasets
 from additive.errors import BudgetError, DivergedError
 from additive.evaluate import evaluate, mean_squared_error
 from additive.models import make_decoder, make_encoder
@@ -78,6 +79,33 @@ def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
     return lambda step: 1.0
 
 
+def recalibrate_batch_norm(encoder, decoder, images: Split, idx: torch.Tensor, batch_size: int) -> None:
+    """Recompute every BatchNorm layer's statistics as plain averages over the training
+    images ``idx``, in batches of the training batch size ("precise BN").
+
+    The running averages BatchNorm keeps during training lag behind weights that still
+    move; evaluating with them can make the eval-mode loss several times the training
+    loss and model selection a matter of luck. Recomputing them from the current weights
+    makes evaluation match the network being evaluated. Parameters do not change.
+    """
+    norms = [m for net in (encoder, decoder) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(idx) < 2:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    encoder.train()
+    decoder.train()
+    try:
+        with torch.no_grad():
+            for i in range(0, max(len(idx) - batch_size, 0) + 1, batch_size):
+                decoder(encoder(images.batch(idx[i : i + batch_size])))
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
+
 def validation_loss(encoder, decoder, data: Datasets) -> float:
     """Mean pixel MSE on the validation set (the model-selection criterion)."""
     encoder.eval()
@@ -127,6 +155,7 @@ def run_trial(
     evals_since_best = 0
     running, running_n = torch.zeros((), device=device), 0
     order = torch.randperm(n, generator=generator).to(device)
+    recalibration_idx = order[: min(spec.bn_recalibrate, n)].clone()
     cursor = 0
     t_train = time.perf_counter()
     eval_seconds = 0.0
@@ -158,6 +187,7 @@ def run_trial(
             running_n = 0
             if not math.isfinite(train_loss):
                 raise DivergedError(f"training loss became {train_loss} at step {step}")
+            recalibrate_batch_norm(encoder, decoder, data.train, recalibration_idx, spec.batch_size)
             val = validation_loss(encoder, decoder, data)
             if not math.isfinite(val):
                 raise DivergedError(f"validation loss became {val} at step {step}")

@@ -49,7 +49,7 @@ def test_nan_loss_raises_diverged(tiny_spec):
 
 
 def test_patience_stops_early(tiny_spec):
-    spec = dataclasses.replace(tiny_spec, steps=200, eval_every=1, patience=1, lr=1e-6)
+    spec = dataclasses.replace(tiny_spec, steps=200, eval_every=1, patience=1, lr=1e-6, bn_recalibrate=0)
     result = run_trial(spec)
     assert result.steps_done < 200
 
@@ -97,3 +97,48 @@ def test_memory_budget_raises(tiny_spec):
 
     with pytest.raises(BudgetError, match="memory budget of 10 MB"):
         run_trial(dataclasses.replace(tiny_spec, max_memory_mb=10))
+
+
+def test_batch_norm_recalibration_uses_current_weights(tiny_spec):
+    """Precise BN: after recalibration over one batch, the encoder's last BatchNorm holds the
+    mean and (unbiased) variance of its inputs on exactly those images; parameters and
+    momentum are unchanged."""
+    from additive.data import make_datasets
+    from additive.train import build_models, recalibrate_batch_norm
+
+    space = tiny_spec.latent_space()
+    data = make_datasets(space, 64, 8, 8, 0, tiny_spec.image_size, 0, torch.device("cpu"))
+    encoder, decoder = build_models(tiny_spec, torch.device("cpu"))
+    last = encoder.head[-1]
+    last.running_mean.fill_(123.0)  # stale statistics, as after fast-moving training
+    last.running_var.fill_(456.0)
+    before = [p.detach().clone() for p in encoder.parameters()]
+    idx = torch.arange(32)
+    recalibrate_batch_norm(encoder, decoder, data.train, idx, batch_size=32)
+
+    with torch.no_grad():
+        pre = encoder.head[:-1](encoder.conv(data.train.batch(idx)).flatten(1))
+    assert torch.allclose(last.running_mean, pre.mean(0), atol=1e-5)
+    assert torch.allclose(last.running_var, pre.var(0, unbiased=True), rtol=1e-4, atol=1e-6)
+    assert last.momentum == 0.1
+    assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters(), strict=True))
+
+
+def test_recalibration_brings_eval_loss_to_train_loss(tiny_spec):
+    """With stale running statistics the eval-mode loss is far from the train-mode loss on
+    the same images; recalibrating closes most of that gap."""
+    from additive.data import make_datasets
+    from additive.train import build_models, recalibrate_batch_norm
+
+    data = make_datasets(tiny_spec.latent_space(), 256, 8, 8, 0, tiny_spec.image_size, 0, torch.device("cpu"))
+    torch.manual_seed(0)
+    encoder, decoder = build_models(tiny_spec, torch.device("cpu"))
+    x = data.train.batch(torch.arange(256))
+    with torch.no_grad():
+        train_mode = float(((decoder(encoder(x)) - x) ** 2).mean())
+        encoder.eval(), decoder.eval()
+        stale = float(((decoder(encoder(x)) - x) ** 2).mean())
+        recalibrate_batch_norm(encoder, decoder, data.train, torch.arange(256), batch_size=256)
+        encoder.eval(), decoder.eval()
+        fresh = float(((decoder(encoder(x)) - x) ** 2).mean())
+    assert abs(fresh - train_mode) < 0.2 * abs(stale - train_mode)
