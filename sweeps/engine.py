@@ -93,6 +93,7 @@ class Progress:
         self.last = 0.0
         self.counts: dict[str, int] = {}
         self.running: set[str] = set()
+        self.partial: dict[str, float] = {}  # fraction of its steps each running trial has done
         self.best: tuple[float, str] | None = None
 
     @property
@@ -102,8 +103,12 @@ class Progress:
     def trial_started(self, tid: str) -> None:
         self.running.add(tid)
 
+    def trial_progress(self, tid: str, fraction: float) -> None:
+        self.partial[tid] = min(max(fraction, 0.0), 1.0)
+
     def trial_finished(self, tid: str, status: str, val_loss: float | None) -> None:
         self.running.discard(tid)
+        self.partial.pop(tid, None)
         self.counts[status] = self.counts.get(status, 0) + 1
         if status == "ok" and val_loss is not None and (self.best is None or val_loss < self.best[0]):
             self.best = (val_loss, tid)
@@ -113,9 +118,9 @@ class Progress:
         elapsed = time.monotonic() - self.start
         done = self.already + self.finished
         todo = self.total - done
-        eta = "?"
-        if self.finished:
-            eta = _hms(elapsed / self.finished * todo)
+        # Work in trials: finished ones count 1, running ones the fraction of steps done.
+        worked = self.finished + sum(self.partial.values())
+        eta = _hms(elapsed / worked * (todo - sum(self.partial.values()))) if worked > 0.01 else "?"
         bad = self.counts.get("failed", 0) + self.counts.get("diverged", 0)
         best = f", best val_loss {self.best[0]:.5f} ({self.best[1]})" if self.best else ""
         return (
@@ -129,6 +134,12 @@ class Progress:
             return
         self.last = now
         print(self.line(), file=self.out, flush=True)
+
+
+def config_steps(config: dict[str, Any]) -> int | None:
+    """The number of training steps of a trial's resolved config, if known."""
+    spec = config.get("spec")
+    return spec.get("steps") if isinstance(spec, dict) else None
 
 
 def _hms(seconds: float) -> str:
@@ -207,6 +218,7 @@ class ResultWriter:
 
             def on_trial_recover(self, iteration, trials, trial, **info):
                 self.curves.pop(trial.config["trial_id"], None)
+                self.progress.trial_progress(trial.config["trial_id"], 0.0)
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
                 tid = trial.config["trial_id"]
@@ -216,6 +228,9 @@ class ResultWriter:
                     point = {k: result.get(k) for k in CURVE_KEYS}
                     self.curves.setdefault(tid, []).append(point)
                     self.last[tid] = point
+                    steps = config_steps(trial.config)
+                    if steps and point.get("step") is not None:
+                        self.progress.trial_progress(tid, point["step"] / steps)
 
             def on_trial_complete(self, iteration, trials, trial, **info):
                 tid = trial.config["trial_id"]

@@ -121,3 +121,25 @@ def test_weights_land_in_a_relative_storage_folder(ray_local, tmp_path, monkeypa
 
     state = torch.load(tmp_path / "results" / "weights" / "weights" / "c000-s0.pt", weights_only=True)
     assert set(state) == {"encoder", "decoder"}
+
+
+def test_progress_eta_counts_partly_done_trials(monkeypatch):
+    """Before any trial finishes, the ETA comes from the steps the running trials have done:
+    4 trials, 2 running and each half done after 100 s -> 1 trial's work in 100 s, 3 to go."""
+    import io
+
+    from sweeps import engine
+
+    clock = [1000.0]
+    monkeypatch.setattr(engine.time, "monotonic", lambda: clock[0])
+    progress = engine.Progress("p", total=4, already=0, out=io.StringIO())
+    assert "ETA ?" in progress.line()
+    for tid in ("a", "b"):
+        progress.trial_started(tid)
+    clock[0] += 100.0
+    progress.trial_progress("a", 0.5)
+    progress.trial_progress("b", 0.5)
+    assert progress.line().endswith("ETA 0:05:00")
+    progress.trial_finished("a", "ok", 0.01)  # 1.5 trials' work in 100 s, 2.5 to go
+    assert "ETA 0:02:46" in progress.line()
+    assert "1/4 done" in progress.line() and "best val_loss 0.01000 (a)" in progress.line()
