@@ -129,3 +129,24 @@ def test_samplers_property(dataset, support, level, seed, n):
     oos = space.sample_oos(n, seed)
     assert len(oos) == n and not space.contains(oos).any()
     assert ((oos >= LOW) & (oos <= HIGH)).all()
+
+
+def test_block_scm_support_admits_a_non_constant_shift_between_blocks():
+    """Why additive decoders need not extrapolate on the block SCM support: on S, ball 2's
+    quadrant is a function of ball 1 (x1 + y1 >= 1), so f1 + c*[x1 + y1 >= 1] and
+    f2 - c*[ball 2 top-left] reconstruct every in-support image alike; on CPE(S) \\ S the
+    two indicators always disagree, so the two decoders differ there by c."""
+    space = LatentSpace(dataset="block", support="scm")
+    rng = np.random.default_rng(0)
+    z, z_oos = space.sample(5000, rng), space.sample_oos(2000, rng)
+
+    def ball1_high(z):
+        return z[:, 0] + z[:, 1] >= 1
+
+    def ball2_top_left(z):
+        return (z[:, 2] <= 0.5) & (z[:, 3] >= 0.5)
+
+    assert ball1_high(z).mean() > 0.2 and ball1_high(z).mean() < 0.8  # not constant on S
+    assert np.array_equal(ball1_high(z), ball2_top_left(z))  # equal on S ...
+    assert not np.any(ball1_high(z_oos) == ball2_top_left(z_oos))  # ... and never on the OOS set
+
