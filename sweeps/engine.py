@@ -119,8 +119,9 @@ class Progress:
         done = self.already + self.finished
         todo = self.total - done
         # Work in trials: finished ones count 1, running ones the fraction of steps done.
-        worked = self.finished + sum(self.partial.values())
-        eta = _hms(elapsed / worked * (todo - sum(self.partial.values()))) if worked > 0.01 else "?"
+        partial = sum(self.partial.values())
+        worked = self.finished + partial
+        eta = _hms(elapsed / worked * (todo - partial)) if worked > 0.01 else "?"
         bad = self.counts.get("failed", 0) + self.counts.get("diverged", 0)
         best = f", best val_loss {self.best[0]:.5f} ({self.best[1]})" if self.best else ""
         return (
@@ -134,12 +135,6 @@ class Progress:
             return
         self.last = now
         print(self.line(), file=self.out, flush=True)
-
-
-def config_steps(config: dict[str, Any]) -> int | None:
-    """The number of training steps of a trial's resolved config, if known."""
-    spec = config.get("spec")
-    return spec.get("steps") if isinstance(spec, dict) else None
 
 
 def _hms(seconds: float) -> str:
@@ -228,9 +223,8 @@ class ResultWriter:
                     point = {k: result.get(k) for k in CURVE_KEYS}
                     self.curves.setdefault(tid, []).append(point)
                     self.last[tid] = point
-                    steps = config_steps(trial.config)
-                    if steps and point.get("step") is not None:
-                        self.progress.trial_progress(tid, point["step"] / steps)
+                    if point["step"] is not None:
+                        self.progress.trial_progress(tid, point["step"] / trial.config["spec"]["steps"])
 
             def on_trial_complete(self, iteration, trials, trial, **info):
                 tid = trial.config["trial_id"]

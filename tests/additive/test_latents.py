@@ -149,4 +149,3 @@ def test_block_scm_support_admits_a_non_constant_shift_between_blocks():
     assert ball1_high(z).mean() > 0.2 and ball1_high(z).mean() < 0.8  # not constant on S
     assert np.array_equal(ball1_high(z), ball2_top_left(z))  # equal on S ...
     assert not np.any(ball1_high(z_oos) == ball2_top_left(z_oos))  # ... and never on the OOS set
-

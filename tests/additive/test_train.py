@@ -136,9 +136,11 @@ def test_recalibration_brings_eval_loss_to_train_loss(tiny_spec):
     x = data.train.batch(torch.arange(256))
     with torch.no_grad():
         train_mode = float(((decoder(encoder(x)) - x) ** 2).mean())
-        encoder.eval(), decoder.eval()
+        encoder.eval()
+        decoder.eval()
         stale = float(((decoder(encoder(x)) - x) ** 2).mean())
         recalibrate_batch_norm(encoder, decoder, data.train, torch.arange(256), batch_size=256)
-        encoder.eval(), decoder.eval()
+        encoder.eval()
+        decoder.eval()
         fresh = float(((decoder(encoder(x)) - x) ** 2).mean())
     assert abs(fresh - train_mode) < 0.2 * abs(stale - train_mode)
