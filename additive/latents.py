@@ -31,6 +31,11 @@ RADIUS = 0.16  # ball radius in screen units, as in the paper (about 10 px at 64
 DATASETS = {"scalar": 1, "block": 2}
 SUPPORTS = ("full", "l_shape", "diagonal_band", "disconnected", "no_overlap", "scm", "scm_nonlinear")
 MECHANISMS = ("copula", "scm")
+# How in-support latents are spread over the L: ``paper`` as the authors' sampler (every ball
+# but the last from the mechanism, the last redrawn until the point is in the L: on two
+# independent balls 1/4, 1/4 and 1/2 of the mass on the L's three squares); ``uniform``
+# as plain rejection (1/3 each).
+L_DENSITIES = ("paper", "uniform")
 # The one numeric parameter of each support shape, and its default.
 SUPPORT_PARAMS = {"l_shape": 0.5, "diagonal_band": 0.3, "disconnected": 0.2}
 # Supports whose CPE(S) \ S is empty: no OOS set exists.
@@ -54,6 +59,8 @@ class LatentSpace:
         dependence_mechanism: ``copula`` or ``scm``.
         dependence: dependence level; copula correlation in [0, 1), SCM probability in
             [0, 1]. Level 0 is the independent case for both mechanisms.
+        l_density: how in-support samples spread over the L (``L_DENSITIES``); used by
+            the ``l_shape`` support only.
     """
 
     dataset: str = "scalar"
@@ -63,6 +70,7 @@ class LatentSpace:
     avoid_overlap: bool | None = None
     dependence_mechanism: str = "copula"
     dependence: float = 0.0
+    l_density: str = "paper"
     _param: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +85,8 @@ class LatentSpace:
             raise must("support", f"be one of {list(SUPPORTS)}", self.support)
         if self.dependence_mechanism not in MECHANISMS:
             raise must("dependence_mechanism", f"be one of {list(MECHANISMS)}", self.dependence_mechanism)
+        if self.l_density not in L_DENSITIES:
+            raise must("l_density", f"be one of {list(L_DENSITIES)}", self.l_density)
         level = self.dependence
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not math.isfinite(level):
             raise must("dependence", "be a number", level)
@@ -197,7 +207,22 @@ class LatentSpace:
     def sample(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
         """n in-support latents (n, d), float32, identical for the same seed."""
         rng = np.random.default_rng(seed)
+        if self.support == "l_shape" and self.l_density == "paper":
+            return _rejection(lambda m: self._sample_sequential(m, rng), self.contains, n, self._describe())
         return _rejection(lambda m: self.sample_base(m, rng), self.contains, n, self._describe())
+
+    def _sample_sequential(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """The authors' L sampler: every ball but the last from the dependence mechanism,
+        the last ball's block redrawn from the mechanism (given the others' shared
+        randomness, i.e. from its conditional) until the point lies in the L. Points that
+        stay outside after the redraws are left for the caller's rejection."""
+        z, redraw_last = _draw_mechanism(self, n, rng)
+        for _ in range(_MAX_ROUNDS):
+            outside = ~self.in_shape(z)
+            if not outside.any():
+                break
+            redraw_last(z, outside)
+        return z
 
     def sample_oos(self, n: int, seed: int | np.random.Generator) -> np.ndarray:
         """n latents of CPE(S) \\ S (n, d); an empty (0, d) array when that set is empty."""
@@ -225,8 +250,9 @@ class LatentSpace:
             return np.zeros((0, self.d), dtype=np.float32)
 
     def _describe(self) -> str:
+        density = f" ({self.l_density} density)" if self.support == "l_shape" else ""
         return (
-            f"support {self.support!r} with {self.dependence_mechanism} dependence "
+            f"support {self.support!r}{density} with {self.dependence_mechanism} dependence "
             f"{self.dependence} ({self.dataset}, k={self.n_objects}, "
             f"avoid_overlap={self.overlap_free})"
         )
@@ -267,32 +293,61 @@ def sample_dependent(space: LatentSpace, n: int, rng: np.random.Generator) -> np
     of different balls, uniform marginals. scm: with probability ``level`` balls j >= 2
     follow the paper's (linear) SCM rule given ball 1, otherwise they are independent.
     """
+    return _draw_mechanism(space, n, rng)[0]
+
+
+def _draw_mechanism(space: LatentSpace, n: int, rng: np.random.Generator):
+    """``sample_dependent``'s draw and a function ``redraw_last(z, rows)`` that redraws the
+    last ball's block of ``rows`` in place from its conditional given the other balls: the
+    mechanism's shared randomness (the copula's common factor; the SCM's follow flag and
+    ball 1) is kept and only the last ball's own randomness is drawn again."""
     k, b, level = space.n_objects, space.block_size, float(space.dependence)
+    last = space.blocks[-1]
+    mid = (LOW + HIGH) / 2
     if space.dependence_mechanism == "copula":
         common = rng.standard_normal((n, 1, b))
         noise = rng.standard_normal((n, k, b))
-        g = math.sqrt(level) * common + math.sqrt(1.0 - level) * noise
-        u = ndtr(g).reshape(n, k * b)
-        return (LOW + (HIGH - LOW) * u).astype(np.float64)
+        a, s = math.sqrt(level), math.sqrt(1.0 - level)
+        z = (LOW + (HIGH - LOW) * ndtr(a * common + s * noise)).reshape(n, k * b)
+
+        def redraw_copula(z: np.ndarray, rows: np.ndarray) -> None:
+            g = a * common[rows, 0] + s * rng.standard_normal((int(rows.sum()), b))
+            z[rows, last] = LOW + (HIGH - LOW) * ndtr(g)
+
+        return z.astype(np.float64), redraw_copula
+
     z = rng.uniform(LOW, HIGH, size=(n, k * b))
     follow = rng.random(n) < level
-    if follow.any():
-        cond = _scm_condition(z[follow], space, nonlinear=False)
-        mid = (LOW + HIGH) / 2
-        m = int(follow.sum())
-        for sl in space.blocks[1:]:
-            lo_half = rng.uniform(LOW, mid, size=(m, b))
+    cond = _scm_condition(z, space, nonlinear=False)
+
+    def scm_block(rows: np.ndarray) -> np.ndarray:
+        """A block for each row of ``rows``: SCM region where the row follows, else uniform."""
+        m = int(rows.sum())
+        out = rng.uniform(LOW, HIGH, size=(m, b))
+        f = follow[rows]
+        if f.any():
+            lo_half = rng.uniform(LOW, mid, size=(int(f.sum()), b))
             hi_half = lo_half + (mid - LOW)
+            c = cond[rows][f]
             if b == 2:
                 region = np.where(
-                    cond[:, None],
+                    c[:, None],
                     np.stack([lo_half[:, 0], hi_half[:, 1]], 1),
                     np.stack([hi_half[:, 0], lo_half[:, 1]], 1),
                 )
             else:
-                region = np.where(cond[:, None], lo_half, hi_half)
-            z[follow, sl] = region
-    return z
+                region = np.where(c[:, None], lo_half, hi_half)
+            out[f] = region
+        return out
+
+    if follow.any():
+        for sl in space.blocks[1:]:
+            z[follow, sl] = scm_block(follow)
+
+    def redraw_scm(z: np.ndarray, rows: np.ndarray) -> None:
+        z[rows, last] = scm_block(rows)
+
+    return z, redraw_scm
 
 
 def _rejection(draw, keep, n: int, what: str) -> np.ndarray:

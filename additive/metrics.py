@@ -148,6 +148,26 @@ def lms_tree(
     return tree_matching(z_train, z_hat_train, z_test, z_hat_test, block_size, search_partitions)[0]
 
 
+def realised_dependence(z: np.ndarray, blocks: list[slice]) -> float:
+    """The dependence present in latents ``z`` (n, d): the Spearman correlation between
+    corresponding coordinates of different blocks (block i's first coordinate with block
+    j's first, ...), averaged over block pairs and coordinates; signed. Restricting a
+    distribution to a support changes it: an independent pair on the L scores about
+    -0.2, the copula at level 0.9 about 0.7."""
+    z = np.asarray(z, dtype=np.float64)
+    if len(z) < 2 or len(blocks) < 2:
+        return float("nan")
+    ranks = rankdata(z, axis=0)
+    values = []
+    for i, j in combinations(range(len(blocks)), 2):
+        a, b = ranks[:, blocks[i]], ranks[:, blocks[j]]
+        for c in range(a.shape[1]):
+            x, y = a[:, c] - a[:, c].mean(), b[:, c] - b[:, c].mean()
+            denom = np.sqrt((x**2).sum() * (y**2).sum())
+            values.append(float((x * y).sum() / denom) if denom > 0 else 0.0)
+    return float(np.mean(values))
+
+
 def rmse(x: np.ndarray, x_hat: np.ndarray) -> float:
     """Root mean squared error over all pixels (pixels in [0, 1]); NaN for no images."""
     x = np.asarray(x, dtype=np.float64)

@@ -2,8 +2,10 @@
 
 Decoder bodies map a latent vector to an image:
 - ``mlp``: the paper's body, depth x [Linear(width), BatchNorm1d, LeakyReLU(0.01)] ->
-  Linear(1024) -> reshape (64, 4, 4) -> ConvTranspose2d(4, 2, 1) layers up to the image
-  size (64 -> 64 -> 32 -> 32 -> 3 channels at 64 px), LeakyReLU between.
+  Linear(1024) -> [BatchNorm1d, LeakyReLU] (the "paper" tail; ``mlp_tail="linear"`` stops
+  at the Linear) -> reshape (64, 4, 4) -> ConvTranspose2d(4, 2, 1) layers up to the image
+  size (64 -> 64 -> 32 -> 32 -> 3 channels at 64 px), LeakyReLU between. BatchNorm is
+  optional (``batch_norm``).
 - ``broadcast``: a spatial-broadcast body (the latent tiled over the image with two
   coordinate channels, then 3x3 convolutions), often easier to fit on small CPUs.
 
@@ -23,18 +25,23 @@ from torch import nn
 DECODERS = ("additive", "monolithic", "masked")
 BODIES = ("mlp", "broadcast")
 ENCODERS = ("conv", "resnet18")
+MLP_TAILS = ("paper", "linear")
 _SLOPE = 0.01
 
 
-def _mlp(d_in: int, width: int, depth: int, d_out: int, batch_norm: bool) -> nn.Sequential:
+def _mlp(d_in: int, width: int, depth: int, d_out: int, batch_norm: bool, tail: bool = False) -> nn.Sequential:
+    """depth x [Linear(width), (BatchNorm1d), LeakyReLU] -> Linear(d_out); with ``tail``
+    the last Linear is followed by (BatchNorm1d and) LeakyReLU as well."""
     layers: list[nn.Module] = []
-    for _ in range(depth):
-        layers.append(nn.Linear(d_in, width))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(width))
-        layers.append(nn.LeakyReLU(_SLOPE))
-        d_in = width
-    layers.append(nn.Linear(d_in, d_out))
+    for i in range(depth + 1):
+        last = i == depth
+        out = d_out if last else width
+        layers.append(nn.Linear(d_in, out))
+        if not last or tail:
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(out))
+            layers.append(nn.LeakyReLU(_SLOPE))
+        d_in = out
     return nn.Sequential(*layers)
 
 
@@ -49,11 +56,11 @@ class MLPDeconvBody(nn.Module):
     """The paper's decoder network for one block (or for all of z)."""
 
     def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
-                 channels: int = 64):
+                 channels: int = 64, mlp_tail: str = "paper"):
         super().__init__()
         c, h = channels, max(channels // 2, 1)
         self.channels = c
-        self.mlp = _mlp(d_in, width, depth, c * 4 * 4, batch_norm)
+        self.mlp = _mlp(d_in, width, depth, c * 4 * 4, batch_norm, tail=mlp_tail == "paper")
         n_up = _n_halvings(image_size)
         chans = [c] + ([c, h, h] * n_up)[: n_up - 1] + [out_channels]
         layers: list[nn.Module] = []
@@ -71,7 +78,7 @@ class BroadcastBody(nn.Module):
     """Spatial-broadcast decoder: tile z over the image, add (x, y) channels, 3x3 convs."""
 
     def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
-                 channels: int = 64):
+                 channels: int = 64, mlp_tail: str = "paper"):
         super().__init__()
         self.image_size = image_size
         lin = torch.linspace(-1, 1, image_size)
@@ -95,9 +102,11 @@ class BroadcastBody(nn.Module):
 
 
 def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
-              channels: int = 64):
+              channels: int = 64, mlp_tail: str = "paper"):
+    if mlp_tail not in MLP_TAILS:
+        raise ValueError(f"`mlp_tail` must be one of {list(MLP_TAILS)}, but got {mlp_tail!r}")
     if kind == "mlp":
-        return MLPDeconvBody(d_in, out_channels, image_size, width, depth, batch_norm, channels)
+        return MLPDeconvBody(d_in, out_channels, image_size, width, depth, batch_norm, channels, mlp_tail)
     if kind == "broadcast":
         return BroadcastBody(d_in, out_channels, image_size, width, depth, batch_norm, channels)
     raise ValueError(f"`body` must be one of {list(BODIES)}, but got {kind!r}")
@@ -107,11 +116,12 @@ class AdditiveDecoder(nn.Module):
     """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
 
     def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True, channels: int = 64):
+                 body: str = "mlp", batch_norm: bool = True, channels: int = 64, mlp_tail: str = "paper"):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
-            make_body(body, block_size, 3, image_size, width, depth, batch_norm, channels) for _ in range(n_blocks)
+            make_body(body, block_size, 3, image_size, width, depth, batch_norm, channels, mlp_tail)
+            for _ in range(n_blocks)
         )
 
     def block_images(self, z: torch.Tensor) -> list[torch.Tensor]:
@@ -127,9 +137,9 @@ class MonolithicDecoder(nn.Module):
     """One body of all of z: the non-additive baseline."""
 
     def __init__(self, d: int, image_size: int, width: int = 512, depth: int = 5, body: str = "mlp",
-                 batch_norm: bool = True, channels: int = 64):
+                 batch_norm: bool = True, channels: int = 64, mlp_tail: str = "paper"):
         super().__init__()
-        self.body = make_body(body, d, 3, image_size, width, depth, batch_norm, channels)
+        self.body = make_body(body, d, 3, image_size, width, depth, batch_norm, channels, mlp_tail)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -139,11 +149,12 @@ class MaskedDecoder(nn.Module):
     """Object-centric compositing: softmax over block masks and a learned background."""
 
     def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True, channels: int = 64):
+                 body: str = "mlp", batch_norm: bool = True, channels: int = 64, mlp_tail: str = "paper"):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
-            make_body(body, block_size, 4, image_size, width, depth, batch_norm, channels) for _ in range(n_blocks)
+            make_body(body, block_size, 4, image_size, width, depth, batch_norm, channels, mlp_tail)
+            for _ in range(n_blocks)
         )
         self.background = nn.Parameter(torch.ones(1, 3, 1, 1))
         self.background_logit = nn.Parameter(torch.zeros(1, 1, 1, 1))
@@ -162,44 +173,59 @@ def count_parameters(module: nn.Module) -> int:
 
 def make_decoder(kind: str, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
                  body: str = "mlp", batch_norm: bool = True, match_params: bool = False,
-                 channels: int = 64) -> nn.Module:
+                 channels: int = 64, mlp_tail: str = "paper") -> nn.Module:
     """Build a decoder by name. ``match_params`` widens a monolithic decoder until it has
     at least as many parameters as the additive decoder of the same width."""
+    body_args = (body, batch_norm, channels, mlp_tail)
     if kind == "additive":
-        return AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm, channels)
+        return AdditiveDecoder(block_size, n_blocks, image_size, width, depth, *body_args)
     if kind == "masked":
-        return MaskedDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm, channels)
+        return MaskedDecoder(block_size, n_blocks, image_size, width, depth, *body_args)
     if kind != "monolithic":
         raise ValueError(f"`decoder` must be one of {list(DECODERS)}, but got {kind!r}")
     d = block_size * n_blocks
     if match_params:
-        additive = AdditiveDecoder(block_size, n_blocks, image_size, width, depth, body, batch_norm, channels)
-        target = count_parameters(additive)
+        target = count_parameters(AdditiveDecoder(block_size, n_blocks, image_size, width, depth, *body_args))
         lo, hi = width, width * n_blocks * 4
         while lo < hi:  # smallest width whose parameter count reaches the target
             mid = (lo + hi) // 2
-            if count_parameters(MonolithicDecoder(d, image_size, mid, depth, body, batch_norm, channels)) >= target:
+            if count_parameters(MonolithicDecoder(d, image_size, mid, depth, *body_args)) >= target:
                 hi = mid
             else:
                 lo = mid + 1
         width = lo
-    return MonolithicDecoder(d, image_size, width, depth, body, batch_norm, channels)
+    return MonolithicDecoder(d, image_size, width, depth, *body_args)
 
 
 class ConvEncoder(nn.Module):
-    """A small CPU-friendly encoder: stride-2 convolutions down to 4x4, then an MLP."""
+    """A small CPU-friendly encoder: ``depth`` stride-2 convolutions (channels 32, 32, 64,
+    64, ...), then Linear(hidden) -> Linear(d). ``batch_norm`` puts BatchNorm after every
+    hidden layer; ``code_batch_norm`` a BatchNorm1d on the code, as the paper's encoder
+    ends (PAPER.md). ``depth`` 0 halves the image down to 4x4."""
 
-    def __init__(self, d: int, image_size: int, channels: int = 32, hidden: int = 256):
+    def __init__(self, d: int, image_size: int, channels: int = 32, hidden: int = 256, depth: int = 0,
+                 batch_norm: bool = False, code_batch_norm: bool = False):
         super().__init__()
-        n_down = _n_halvings(image_size)
+        max_depth = int(math.log2(image_size))
+        n_down = depth or _n_halvings(image_size)
+        if not 1 <= n_down <= max_depth:
+            raise ValueError(f"`encoder_depth` must be in [0, {max_depth}] at image size {image_size}, but got {depth}")
         chans = [3] + [channels * (1 if i < 2 else 2) for i in range(n_down)]
         layers: list[nn.Module] = []
         for i in range(n_down):
-            layers += [nn.Conv2d(chans[i], chans[i + 1], 4, stride=2, padding=1), nn.LeakyReLU(_SLOPE)]
+            layers.append(nn.Conv2d(chans[i], chans[i + 1], 4, stride=2, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(chans[i + 1]))
+            layers.append(nn.LeakyReLU(_SLOPE))
         self.conv = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Linear(chans[-1] * 16, hidden), nn.LeakyReLU(_SLOPE), nn.Linear(hidden, d), nn.BatchNorm1d(d)
-        )
+        side = image_size >> n_down
+        head: list[nn.Module] = [nn.Linear(chans[-1] * side * side, hidden)]
+        if batch_norm:
+            head.append(nn.BatchNorm1d(hidden))
+        head += [nn.LeakyReLU(_SLOPE), nn.Linear(hidden, d)]
+        if code_batch_norm:
+            head.append(nn.BatchNorm1d(d))
+        self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.conv(x).flatten(1))
@@ -207,9 +233,12 @@ class ConvEncoder(nn.Module):
 
 class ResNet18Encoder(nn.Module):
     """The paper's encoder: ResNet-18 features (random init) -> 5 x [Linear 512, BN,
-    LeakyReLU] -> Linear(d) -> BatchNorm1d(d). Needs torchvision (extra ``resnet``)."""
+    LeakyReLU] -> Linear(d) -> BatchNorm1d(d). Needs torchvision (extra ``resnet``).
+    ``batch_norm`` and ``code_batch_norm`` switch the head's BatchNorm layers (the ResNet
+    keeps its own)."""
 
-    def __init__(self, d: int, width: int = 512, depth: int = 5):
+    def __init__(self, d: int, width: int = 512, depth: int = 5, batch_norm: bool = True,
+                 code_batch_norm: bool = True):
         super().__init__()
         try:
             from torchvision.models import resnet18
@@ -223,15 +252,17 @@ class ResNet18Encoder(nn.Module):
         net = resnet18(weights=None)
         net.fc = nn.Identity()
         self.features = net
-        self.head = nn.Sequential(_mlp(512, width, depth, d, batch_norm=True), nn.BatchNorm1d(d))
+        head = _mlp(512, width, depth, d, batch_norm=batch_norm)
+        self.head = nn.Sequential(head, nn.BatchNorm1d(d)) if code_batch_norm else head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
-def make_encoder(kind: str, d: int, image_size: int) -> nn.Module:
+def make_encoder(kind: str, d: int, image_size: int, depth: int = 0, batch_norm: bool = False,
+                 code_batch_norm: bool = False) -> nn.Module:
     if kind == "conv":
-        return ConvEncoder(d, image_size)
+        return ConvEncoder(d, image_size, depth=depth, batch_norm=batch_norm, code_batch_norm=code_batch_norm)
     if kind == "resnet18":
-        return ResNet18Encoder(d)
+        return ResNet18Encoder(d, batch_norm=batch_norm, code_batch_norm=code_batch_norm)
     raise ValueError(f"`encoder` must be one of {list(ENCODERS)}, but got {kind!r}")

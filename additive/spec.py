@@ -8,64 +8,87 @@ trial's metrics, so every row of the results can be rerun alone with ``run_trial
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from additive.errors import must
 from additive.latents import LatentSpace
-from additive.models import BODIES, DECODERS, ENCODERS
+from additive.models import BODIES, DECODERS, ENCODERS, MLP_TAILS
 
 LR_DECAYS = ("none", "step", "cosine")
 ACCELERATORS = ("auto", "cpu", "cuda")
 FAULTS = ("none", "raise", "nan", "crash", "slow")
 
 
+PAPER_WEIGHT_DECAY = 5e-4
+PIXEL_SCALE = 255.0
+# The authors' weight decay acts on raw [0, 255] pixels; relative to the data loss, the
+# same strength on our [0, 1] pixels is 5e-4 / 255^2 (PAPER.md, "Scale matters").
+SCALE_FAITHFUL_WEIGHT_DECAY = PAPER_WEIGHT_DECAY / PIXEL_SCALE**2
+
+
+def _f(default: Any, help: str) -> Any:
+    """A trial field: its default and its help text (printed by `adx trial fields`)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     """Every setting of one trial. Defaults follow the paper's ScalarLatents run
-    (PAPER.md), except the encoder (a small conv net; ``resnet18`` is the paper's)."""
+    (PAPER.md) where its choices do not depend on pixel scale, translated where they do
+    (weight decay), with the departures chosen by the recipe ablation (docs/RESULTS.md,
+    "recipe"): a small conv encoder (``resnet18`` is the paper's) and no BatchNorm."""
 
     # data
-    dataset: str = "scalar"
-    n_objects: int = 2
-    support: str = "l_shape"
-    support_param: float | None = None
-    avoid_overlap: bool | None = None
-    dependence_mechanism: str = "copula"
-    dependence: float = 0.0
-    image_size: int = 64
-    n_train: int = 20000
-    n_val: int | None = None  # None: n_train // 4, as in the paper
-    n_test: int = 2000
-    n_oos: int = 2000
+    dataset: str = _f("scalar", "scalar (ScalarLatents, one height per ball) or block (BlockLatents, x and y per ball)")
+    n_objects: int = _f(2, "number of balls, i.e. of latent blocks (2-3 for scalar latents)")
+    support: str = _f("l_shape", "support shape S of the training latents (see additive/latents.py)")
+    support_param: float | None = _f(None, "l_shape threshold, diagonal_band width or disconnected gap; null: the shape's default")
+    l_density: str = _f("paper", "l_shape only: paper (the authors' sampler: 1/4, 1/4, 1/2 on the L's squares) or uniform (1/3 each)")
+    avoid_overlap: bool | None = _f(None, "reject overlapping balls; null: on for block latents")
+    dependence_mechanism: str = _f("copula", "copula (Gaussian copula) or scm (the paper's SCM rule)")
+    dependence: float = _f(0.0, "dependence level: copula correlation in [0, 1) or SCM probability in [0, 1]")
+    image_size: int = _f(64, "image side in pixels, a power of two >= 8")
+    n_train: int = _f(20000, "training images (the paper's 20,000)")
+    n_val: int | None = _f(None, "validation images; null: n_train // 4, as in the paper")
+    n_test: int = _f(2000, "in-support (ID) test images")
+    n_oos: int = _f(2000, "out-of-support (OOS) test images, in CPE(S) minus S")
     # model
-    encoder: str = "conv"
-    decoder: str = "additive"
-    body: str = "mlp"
-    width: int = 512
-    depth: int = 5
-    channels: int = 64  # decoder convolution channels (the paper's 64)
-    batch_norm: bool = True
-    match_params: bool = False
+    encoder: str = _f("conv", "conv (small stride-2 conv net) or resnet18 (the paper's; needs the resnet extra)")
+    encoder_depth: int = _f(0, "stride-2 convolutions of the conv encoder; 0: down to 4x4 pixels")
+    encoder_batch_norm: bool = _f(False, "BatchNorm after the encoder's hidden layers (the paper's ResNet head has it)")
+    code_batch_norm: bool = _f(False, "BatchNorm1d on the code, as the paper's encoder ends; in training each code then depends on its batch")
+    decoder: str = _f("additive", "additive (one body per block, images summed), monolithic or masked")
+    body: str = _f("mlp", "decoder body: mlp (the paper's MLP + transposed convs) or broadcast (spatial broadcast)")
+    width: int = _f(512, "hidden width of the decoder MLP (the paper's 512)")
+    depth: int = _f(5, "hidden layers of the decoder MLP (the paper's 5)")
+    channels: int = _f(64, "decoder transposed-conv channels (the paper's 64)")
+    mlp_tail: str = _f("paper", "end of the decoder MLP: paper (Linear -> [BatchNorm] -> LeakyReLU before the reshape) or linear (plain Linear)")
+    batch_norm: bool = _f(False, "BatchNorm1d in the decoder MLP (the paper's decoder has it)")
+    match_params: bool = _f(False, "widen a monolithic decoder to the additive decoder's parameter count")
     # optimisation
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    steps: int = 10000
-    lr_decay: str = "none"
-    lr_decay_every: int = 0  # step decay period in steps; 0: steps // 3
-    lr_decay_gamma: float = 0.5
-    eval_every: int = 500
-    bn_recalibrate: int = 4096  # training images to recompute BatchNorm statistics from before every evaluation; 0: off
-    patience: int = 0  # evaluations without improvement before stopping; 0: off
+    lr: float = _f(1e-3, "Adam learning rate (the paper's 1e-3)")
+    weight_decay: float = _f(
+        SCALE_FAITHFUL_WEIGHT_DECAY,
+        "Adam weight decay; default 5e-4 / 255^2, the paper's 5e-4 translated from [0, 255] to [0, 1] pixels",
+    )
+    batch_size: int = _f(64, "training batch size (the paper's 64 on ScalarLatents)")
+    steps: int = _f(10000, "training steps")
+    lr_decay: str = _f("none", "learning-rate schedule: none (the paper's in effect), step or cosine")
+    lr_decay_every: int = _f(0, "step schedule: period in steps; 0: steps // 3")
+    lr_decay_gamma: float = _f(0.5, "step schedule: factor applied every period")
+    lr_floor: float = _f(0.0, "cosine schedule: the final learning rate as a fraction of lr")
+    eval_every: int = _f(500, "steps between evaluations of the validation loss")
+    bn_recalibrate: int = _f(4096, "training images to recompute BatchNorm statistics from before every evaluation; 0: off")
+    patience: int = _f(0, "evaluations without improvement of the validation loss before stopping; 0: off")
     # execution
-    seed: int = 0
-    threads: int = 0  # torch CPU threads; 0: leave torch's default
-    accelerator: str = "auto"  # auto (CUDA when present), cpu or cuda
-    amp: bool = False  # bf16 autocast on CUDA
-    max_seconds: float = 0.0  # time budget of the training loop; 0: none
-    max_memory_mb: int = 0  # resident memory budget of the trial's process; 0: none
-    fault: str = "none"  # fault injection for tests: raise, nan (diverge), crash (worker dies), slow
+    seed: int = _f(0, "random seed of data, initialisation and batches")
+    threads: int = _f(0, "torch CPU threads; 0: the CPUs Ray gives the trial (torch's default outside Ray)")
+    accelerator: str = _f("auto", "auto (CUDA when present), cpu or cuda")
+    amp: bool = _f(False, "bf16 autocast on CUDA")
+    max_seconds: float = _f(0.0, "time budget of the training loop in seconds; 0: none")
+    max_memory_mb: int = _f(0, "resident memory budget of the trial's process in MB; 0: none")
+    fault: str = _f("none", "fault injection for tests: none, raise, nan (diverge), crash (worker dies), slow")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -83,11 +106,16 @@ class TrialSpec:
             raise must("lr", "be > 0", self.lr)
         if not 0 < self.lr_decay_gamma <= 1:
             raise must("lr_decay_gamma", "be in (0, 1]", self.lr_decay_gamma)
+        if not 0 <= self.lr_floor <= 1:
+            raise must("lr_floor", "be in [0, 1]", self.lr_floor)
+        max_depth = int(math.log2(self.image_size))
+        if not 0 <= self.encoder_depth <= max_depth:
+            raise must("encoder_depth", f"be in [0, {max_depth}] at image_size {self.image_size}", self.encoder_depth)
         if self.batch_size > self.n_train:
             raise must("batch_size", f"be <= n_train ({self.n_train})", self.batch_size)
         for name, allowed in (
             ("encoder", ENCODERS), ("decoder", DECODERS), ("body", BODIES), ("lr_decay", LR_DECAYS),
-            ("accelerator", ACCELERATORS), ("fault", FAULTS),
+            ("accelerator", ACCELERATORS), ("fault", FAULTS), ("mlp_tail", MLP_TAILS),
         ):
             if getattr(self, name) not in allowed:
                 raise must(name, f"be one of {list(allowed)}", getattr(self, name))
@@ -102,6 +130,7 @@ class TrialSpec:
             n_objects=self.n_objects,
             support=self.support,
             support_param=self.support_param,
+            l_density=self.l_density,
             avoid_overlap=self.avoid_overlap,
             dependence_mechanism=self.dependence_mechanism,
             dependence=self.dependence,
@@ -124,6 +153,10 @@ class TrialSpec:
 
 def trial_field_names() -> list[str]:
     return [f.name for f in fields(TrialSpec)]
+
+
+def trial_field_help(name: str) -> str:
+    return next(f.metadata.get("help", "") for f in fields(TrialSpec) if f.name == name)
 
 
 def _allowed_types(annotation: str) -> tuple[type, ...]:

@@ -61,10 +61,12 @@ def seed_everything(seed: int) -> None:
 
 def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
     space = spec.latent_space()
-    encoder = make_encoder(spec.encoder, space.d, spec.image_size).to(device)
+    encoder = make_encoder(
+        spec.encoder, space.d, spec.image_size, spec.encoder_depth, spec.encoder_batch_norm, spec.code_batch_norm,
+    ).to(device)
     decoder = make_decoder(
         spec.decoder, space.block_size, space.n_objects, spec.image_size, spec.width, spec.depth,
-        spec.body, spec.batch_norm, spec.match_params, spec.channels,
+        spec.body, spec.batch_norm, spec.match_params, spec.channels, spec.mlp_tail,
     ).to(device)
     return encoder, decoder
 
@@ -74,7 +76,7 @@ def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
         every = spec.lr_decay_every or max(spec.steps // 3, 1)
         return lambda step: spec.lr_decay_gamma ** (step // every)
     if spec.lr_decay == "cosine":
-        floor = spec.lr_decay_gamma if spec.lr_decay_gamma < 1 else 0.0
+        floor = spec.lr_floor
         return lambda step: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step / spec.steps, 1.0)))
     return lambda step: 1.0
 
@@ -150,7 +152,7 @@ def run_trial(
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
     n = len(data.train)
 
-    best = {"val_loss": math.inf, "step": 0, "state": None}
+    best = {"val_loss": math.inf, "train_loss": math.nan, "step": 0, "state": None}
     curves: list[dict[str, float]] = []
     evals_since_best = 0
     running, running_n = torch.zeros((), device=device), 0
@@ -192,7 +194,7 @@ def run_trial(
             if not math.isfinite(val):
                 raise DivergedError(f"validation loss became {val} at step {step}")
             if val < best["val_loss"]:
-                best = {"val_loss": val, "step": step, "state": _snapshot(encoder, decoder)}
+                best = {"val_loss": val, "train_loss": train_loss, "step": step, "state": _snapshot(encoder, decoder)}
                 evals_since_best = 0
             else:
                 evals_since_best += 1
@@ -222,6 +224,7 @@ def run_trial(
     t_eval = time.perf_counter()
     metrics = evaluate(encoder, decoder, data, space, spec.decoder, spec.image_size, spec.seed)
     metrics["val_loss"] = best["val_loss"]
+    metrics["train_loss"] = best["train_loss"]
     eval_seconds += time.perf_counter() - t_eval
     weights_path = None
     if weights_dir is not None:

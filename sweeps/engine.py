@@ -23,9 +23,9 @@ import yaml
 
 from additive.errors import AdxError
 from additive.spec import TrialSpec
-from sweeps.results import METRICS, SCHEMA_VERSION, Storage, SweepFiles, git_commit, versions
+from sweeps.results import COUNT_METRICS, METRICS, SCHEMA_VERSION, Storage, SweepFiles, git_commit, versions
 from sweeps.search import SweepSearcher
-from sweeps.spec import SweepSpec, parse_sweep_spec, spec_to_yaml
+from sweeps.spec import ORACLE_METRICS, SweepSpec, parse_sweep_spec, spec_to_yaml
 from sweeps.trainable import CURVE_KEYS, trial_function
 
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -154,14 +154,20 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         "trial_id": config["trial_id"],
         "cell": config["cell"],
         "cell_index": config["cell_index"],
+        "variant": config.get("variant"),
         "status": status,
         "error": error,
         "search_number": config.get("search_number"),
+        "selected_by": config.get("selected_by"),
+        "oracle_selection": config.get("selected_by") in ORACLE_METRICS,
     }
     row.update({k: config["spec"][k] for k in _SPEC_FIELDS})
     for m in METRICS:
         value = result.get(m)
-        row[m] = float(value) if isinstance(value, (int, float)) else None
+        if not isinstance(value, (int, float)) or (m in COUNT_METRICS and not math.isfinite(value)):
+            row[m] = None
+        else:
+            row[m] = int(value) if m in COUNT_METRICS else float(value)
     if not result.get("final") and result.get("best_val_loss") is not None:
         row["val_loss"] = float(result["best_val_loss"])  # a partial run: its best so far
     partial_step = result.get("step") if not result.get("final") else None
@@ -310,10 +316,15 @@ def resolve_from_best(spec: SweepSpec, storage: Storage) -> dict[int, dict[str, 
     old = parse_sweep_spec(yaml.safe_load(storage.read_text(earlier.spec_path)), earlier.spec_path)
     if old.search is None:
         raise AdxError(f"{spec.source}: from_best: sweep {old.name!r} has no `search` to take the best of")
+    if old.search.metric in ORACLE_METRICS and not spec.oracle_selection:
+        raise AdxError(
+            f"{spec.source}: from_best: sweep {old.name!r} selected on {old.search.metric!r}, which needs ground "
+            "truth; set `oracle_selection: true` in this spec to take its best anyway"
+        )
     metric, sign = old.search.metric, (1 if old.search.mode == "min" else -1)
     rows = [r for r in earlier.read_trials() if r["status"] == "ok" and r.get(metric) is not None]
     keys = list(spec.from_best.match) if spec.from_best.match is not None else [
-        f for f in {f for values in old.grid.values() for v in values for f in v}
+        f for f in {f for values in old.grid.values() for v in values for f in v} if not f.startswith("__")
     ]
     out: dict[int, dict[str, Any]] = {}
     for cell in spec.cells():

@@ -31,7 +31,11 @@ from additive.spec import TrialSpec
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "diverged", "stopped")
-METRICS = ("val_loss", "rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id", "oos_count")
+METRICS = (
+    "val_loss", "train_loss", "rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id",
+    "oos_count", "recombine_count", "realised_dependence",
+)
+COUNT_METRICS = ("oos_count", "recombine_count")
 
 
 def _trial_field_type(annotation: str) -> pa.DataType:
@@ -47,12 +51,15 @@ TRIAL_SCHEMA = pa.schema(
         ("trial_id", pa.string()),
         ("cell", pa.string()),
         ("cell_index", pa.int32()),
+        ("variant", pa.string()),
         ("status", pa.string()),
         ("error", pa.string()),
         ("search_number", pa.int32()),
+        ("selected_by", pa.string()),
+        ("oracle_selection", pa.bool_()),
     ]
     + [(f.name, _trial_field_type(str(f.type))) for f in fields(TrialSpec)]
-    + [(m, pa.float64()) for m in METRICS]
+    + [(m, pa.int64() if m in COUNT_METRICS else pa.float64()) for m in METRICS]
     + [
         ("steps_done", pa.int64()),
         ("best_step", pa.int64()),

@@ -55,7 +55,9 @@ def _config(spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid:
         "trial_id": tid,
         "cell": cell.label,
         "cell_index": cell.index,
+        "variant": cell.variant,
         "search_number": number,
+        "selected_by": spec.search.metric if spec.search else None,
         "spec": spec.trial_spec(cell, seed, params).to_dict(),
     }
 

@@ -2,7 +2,9 @@
 
 A sweep spec names trial fields that are ``fixed``, crossed in a ``grid`` (each
 combination is a *cell*), repeated over ``seeds`` and, optionally, searched per (cell,
-seed) with Optuna (``search``). Every error reads
+seed) with Optuna (``search``). The grid key ``variant`` takes named sets of fields
+(``{name: no-bn, batch_norm: false}``), for one-at-a-time ablations; its name is a column
+of the results. Every error reads
 ``<file>: <key path>: must ..., but got ...`` and stops the launch before anything runs.
 """
 
@@ -22,12 +24,18 @@ from additive.spec import TrialSpec, trial_field_names
 
 TOP_KEYS = (
     "name", "description", "fixed", "grid", "seeds", "search", "from_best", "scheduler", "resources",
-    "max_concurrent", "retries", "save_weights",
+    "max_concurrent", "retries", "save_weights", "oracle_selection",
 )
+VARIANT = "variant"
+_VARIANT_KEY = "__variant__"
 SEARCH_KEYS = ("metric", "mode", "n_trials", "sampler", "space", "seed")
 SAMPLERS = ("tpe", "random")
 DISTRIBUTIONS = ("loguniform", "uniform", "int", "logint", "choice")
-SEARCH_METRICS = ("val_loss", "rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id")
+# What model selection may use: reconstruction losses, no ground-truth latents, no OOS images.
+SEARCH_METRICS = ("val_loss", "train_loss")
+# Quantities that need ground truth (latents or OOS images): selecting on them is an oracle,
+# allowed only with `oracle_selection: true`, and the rows and tables say so.
+ORACLE_METRICS = ("rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id")
 SCHEDULERS = ("asha",)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -59,6 +67,7 @@ class Cell:
     index: int
     label: str
     fields: dict[str, Any]
+    variant: str | None = None
 
     @property
     def id(self) -> str:
@@ -79,6 +88,7 @@ class SweepSpec:
     retries: int = 2
     description: str = ""
     save_weights: bool = False
+    oracle_selection: bool = False
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -90,8 +100,9 @@ class SweepSpec:
             fields: dict[str, Any] = {}
             for value in combo:
                 fields.update(value)
+            variant = fields.pop(_VARIANT_KEY, None)
             label = ",".join(_label(k, v) for k, v in zip(keys, combo, strict=True)) or "all"
-            out.append(Cell(i, label, fields))
+            out.append(Cell(i, label, fields, variant))
         return out
 
     def trial_spec(self, cell: Cell, seed: int, params: dict[str, Any] | None = None) -> TrialSpec:
@@ -110,6 +121,8 @@ def _label(key: str, value: dict[str, Any]) -> str:
 
     if key == "dependence" and "dependence_mechanism" in value:
         return f"dependence={value['dependence_mechanism']}:{fmt(value['dependence'])}"
+    if key == VARIANT:
+        return f"variant={value[_VARIANT_KEY]}"
     if key == "support" and value.get("support_param") is not None:
         return f"support={value['support']}:{fmt(value['support_param'])}"
     return f"{key}={fmt(next(iter(value.values())))}"
@@ -196,13 +209,17 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
         raise fail("grid", "be a mapping of trial fields to lists of values", grid_raw)
     grid: dict[str, list] = {}
     for key, values in grid_raw.items():
-        if key not in fields and key not in ("dependence", "support"):
+        if key not in fields and key not in ("dependence", "support", VARIANT):
             raise fail(f"grid.{key}", "be a known trial field (see `adx trial fields`)", key)
         if key == "seed":
             raise fail("grid.seed", "not be set: use the top-level `seeds`", values)
         if not isinstance(values, list) or not values:
             raise fail(f"grid.{key}", "be a non-empty list of values", values)
-        grid[key] = [_grid_value(key, v, f"grid.{key}[{i}]", fail) for i, v in enumerate(values)]
+        grid[key] = [_grid_value(key, v, f"grid.{key}[{i}]", fail, fields) for i, v in enumerate(values)]
+        if key == VARIANT:
+            names = [v[_VARIANT_KEY] for v in grid[key]]
+            if len(set(names)) != len(names):
+                raise fail(f"grid.{key}", "give each variant a different name", names)
 
     seeds_raw = raw.get("seeds", 1)
     if isinstance(seeds_raw, bool) or not isinstance(seeds_raw, (int, list)):
@@ -218,9 +235,14 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
             raise fail("seeds", "list each seed once", seeds_raw)
         seeds = tuple(seeds_raw)
 
-    search = _parse_search(raw.get("search"), fields, fail)
+    oracle_selection = raw.get("oracle_selection", False)
+    if not isinstance(oracle_selection, bool):
+        raise fail("oracle_selection", "be true or false", oracle_selection)
+    search = _parse_search(raw.get("search"), fields, fail, oracle_selection)
     from_best = _parse_from_best(raw.get("from_best"), fail)
     scheduler = _parse_scheduler(raw.get("scheduler"), fail)
+    if scheduler is not None and search is not None and search.metric in ORACLE_METRICS:
+        raise fail("scheduler", f"be absent when search.metric is {search.metric!r}: it is only known when a trial ends", scheduler)
     resources = _parse_resources(raw.get("resources"), fail)
 
     max_concurrent = raw.get("max_concurrent")
@@ -241,14 +263,26 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     spec = SweepSpec(
         name=name, fixed=dict(fixed), grid=grid, seeds=seeds, search=search, from_best=from_best,
         scheduler=scheduler, resources=resources, max_concurrent=max_concurrent, retries=retries,
-        description=description, save_weights=save_weights, source=source, raw=raw,
+        description=description, save_weights=save_weights, oracle_selection=oracle_selection, source=source,
+        raw=raw,
     )
     _validate_trials(spec, fail)
     return spec
 
 
-def _grid_value(key: str, value: Any, path: str, fail) -> dict[str, Any]:
+def _grid_value(key: str, value: Any, path: str, fail, known: set[str]) -> dict[str, Any]:
     """Normalise one grid entry into the trial fields it sets."""
+    if key == VARIANT:
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not NAME_RE.match(value["name"]):
+            raise fail(path, "be a mapping {name: NAME, field: value, ...} with a name of letters, digits, '-', '_' or '.'", value)
+        out = {_VARIANT_KEY: value["name"]}
+        for field_name, v in value.items():
+            if field_name == "name":
+                continue
+            if field_name not in known or field_name == "seed":
+                raise fail(f"{path}.{field_name}", "be a known trial field other than seed (see `adx trial fields`)", field_name)
+            out[field_name] = v
+        return out
     if key == "dependence":
         if isinstance(value, dict):
             extra = set(value) - {"mechanism", "level"}
@@ -268,7 +302,7 @@ def _grid_value(key: str, value: Any, path: str, fail) -> dict[str, Any]:
     return {key: value}
 
 
-def _parse_search(raw: Any, fields: set[str], fail) -> SearchSpec | None:
+def _parse_search(raw: Any, fields: set[str], fail, oracle: bool = False) -> SearchSpec | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -277,7 +311,15 @@ def _parse_search(raw: Any, fields: set[str], fail) -> SearchSpec | None:
         if key not in SEARCH_KEYS:
             raise fail(f"search.{key}", f"be one of {list(SEARCH_KEYS)}", key)
     metric = raw.get("metric", "val_loss")
-    if metric not in SEARCH_METRICS:
+    if metric in ORACLE_METRICS and not oracle:
+        raise fail(
+            "search.metric",
+            f"be a quantity computed without ground truth, one of {list(SEARCH_METRICS)} "
+            f"({metric!r} needs the true latents or OOS images; set `oracle_selection: true` to select on it "
+            "anyway, and the rows and tables will say so)",
+            metric,
+        )
+    if metric not in SEARCH_METRICS + ORACLE_METRICS:
         raise fail("search.metric", f"be one of {list(SEARCH_METRICS)}", metric)
     mode = raw.get("mode", "min")
     if mode not in ("min", "max"):

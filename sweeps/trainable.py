@@ -67,7 +67,11 @@ def trial_function(config: dict[str, Any]) -> None:
     def report(step: int, metrics: dict[str, float]) -> None:
         nonlocal last_step
         last_step = step
-        tune.report({k: metrics[k] for k in CURVE_KEYS if k in metrics} | {"step": step})
+        out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {"step": step}
+        searched = config.get("selected_by")
+        if searched and searched not in out:  # Tune wants the searched metric in every report
+            out[searched] = float("nan")
+        tune.report(out)
 
     final: dict[str, Any] = {"final": 1, "node": node, "started_at": started}
     tmp = tempfile.TemporaryDirectory(prefix="adx-weights-") if config.get("weights") else None

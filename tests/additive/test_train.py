@@ -49,7 +49,8 @@ def test_nan_loss_raises_diverged(tiny_spec):
 
 
 def test_patience_stops_early(tiny_spec):
-    spec = dataclasses.replace(tiny_spec, steps=200, eval_every=1, patience=1, lr=1e-6, bn_recalibrate=0)
+    # lr far below float32 resolution: the weights cannot move, so the validation loss cannot improve
+    spec = dataclasses.replace(tiny_spec, steps=200, eval_every=1, patience=1, lr=1e-12, bn_recalibrate=0)
     result = run_trial(spec)
     assert result.steps_done < 200
 
@@ -106,10 +107,12 @@ def test_batch_norm_recalibration_uses_current_weights(tiny_spec):
     from additive.data import make_datasets
     from additive.train import build_models, recalibrate_batch_norm
 
-    space = tiny_spec.latent_space()
-    data = make_datasets(space, 64, 8, 8, 0, tiny_spec.image_size, 0, torch.device("cpu"))
-    encoder, decoder = build_models(tiny_spec, torch.device("cpu"))
+    spec = dataclasses.replace(tiny_spec, code_batch_norm=True, batch_norm=True)
+    space = spec.latent_space()
+    data = make_datasets(space, 64, 8, 8, 0, spec.image_size, 0, torch.device("cpu"))
+    encoder, decoder = build_models(spec, torch.device("cpu"))
     last = encoder.head[-1]
+    assert isinstance(last, torch.nn.BatchNorm1d)
     last.running_mean.fill_(123.0)  # stale statistics, as after fast-moving training
     last.running_var.fill_(456.0)
     before = [p.detach().clone() for p in encoder.parameters()]
@@ -130,9 +133,10 @@ def test_recalibration_brings_eval_loss_to_train_loss(tiny_spec):
     from additive.data import make_datasets
     from additive.train import build_models, recalibrate_batch_norm
 
-    data = make_datasets(tiny_spec.latent_space(), 256, 8, 8, 0, tiny_spec.image_size, 0, torch.device("cpu"))
+    spec = dataclasses.replace(tiny_spec, code_batch_norm=True, batch_norm=True, encoder_batch_norm=True)
+    data = make_datasets(spec.latent_space(), 256, 8, 8, 0, spec.image_size, 0, torch.device("cpu"))
     torch.manual_seed(0)
-    encoder, decoder = build_models(tiny_spec, torch.device("cpu"))
+    encoder, decoder = build_models(spec, torch.device("cpu"))
     x = data.train.batch(torch.arange(256))
     with torch.no_grad():
         train_mode = float(((decoder(encoder(x)) - x) ** 2).mean())
