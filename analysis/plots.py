@@ -1,7 +1,8 @@
 """Ablation plots from the results (PNG and PDF, matplotlib, paper-sized).
 
-- ``dependence``: LMS and OOS RMSE versus dependence level, a line per decoder with
-  s.e.m. error bars, a panel per support shape and mechanism.
+- ``dependence``: LMS and OOS RMSE versus the dependence realised in the training latents
+  (``realised_dependence``; the mechanism's level for older results without it), a line
+  per decoder with s.e.m. error bars, a panel per support shape and mechanism.
 - ``support``: box + strip plots per decoder for each support shape: reconstruction MSE
   (log scale) ID vs OOS, and LMS (the paper's figure style).
 - ``curves``: validation loss against training step.
@@ -66,7 +67,9 @@ def figure_bytes(fig) -> bytes:
 
 # ----- dependence -------------------------------------------------------------------------
 def dependence_figure(df: pd.DataFrame):
-    """LMS ID and RMSE OOS versus dependence level; None when the level does not vary."""
+    """LMS ID and RMSE OOS versus the realised dependence of each level (the mean over its
+    trials of ``realised_dependence``: restricted to the support, the data's dependence is
+    not the mechanism's level); None when the level does not vary."""
     from analysis.tables import select_models
 
     plt = _plt()
@@ -74,6 +77,7 @@ def dependence_figure(df: pd.DataFrame):
     ok = ok[ok["status"] == "ok"]
     if ok.empty or ok["dependence"].nunique() < 2:
         return None
+    realised = "realised_dependence" in ok and ok["realised_dependence"].notna().all()
     panels = sorted(ok.groupby(["support", "dependence_mechanism"]).groups)
     fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels) + 0.5, 4.6), squeeze=False, sharex="col")
     for j, (support, mech) in enumerate(panels):
@@ -82,15 +86,16 @@ def dependence_figure(df: pd.DataFrame):
             stats = g.groupby("dependence").agg(
                 lms=("lms_id", "mean"), lms_sem=("lms_id", "sem"),
                 rmse=("rmse_ood", "mean"), rmse_sem=("rmse_ood", "sem"),
+                x=("realised_dependence" if realised else "dependence", "mean"),
             ).reset_index()
             kw = {"color": _colour(decoder), "marker": "o", "ms": 3, "capsize": 2, "label": decoder}
-            axes[0, j].errorbar(stats["dependence"], stats["lms"], yerr=stats["lms_sem"], **kw)
-            axes[1, j].errorbar(stats["dependence"], stats["rmse"], yerr=stats["rmse_sem"], **kw)
+            axes[0, j].errorbar(stats["x"], stats["lms"], yerr=stats["lms_sem"], **kw)
+            axes[1, j].errorbar(stats["x"], stats["rmse"], yerr=stats["rmse_sem"], **kw)
         axes[0, j].set_title(f"support {support}, {mech} dependence")
         axes[0, j].set_ylabel("LMS ID (0-100)")
         axes[0, j].set_ylim(-2, 102)
         axes[1, j].set_ylabel("RMSE OOS (pixels in [0, 1])")
-        axes[1, j].set_xlabel("dependence level")
+        axes[1, j].set_xlabel("realised dependence (Spearman, training data)" if realised else "dependence level")
         axes[0, j].grid(alpha=0.3)
         axes[1, j].grid(alpha=0.3)
     axes[0, 0].legend(title="decoder")

@@ -3,8 +3,9 @@ additive-vs-monolithic comparison.
 
 Rows are conditions (dataset, support, dependence mechanism and level, n_objects);
 columns, per decoder, are RMSE ID, LMS ID, RMSE OOS, LMS OOS and RMSE recombine as
-``mean ± s.e.m.`` over seeds, the number of seeds, and the number of trials that did not
-finish (failed, diverged or stopped), which are never averaged in.
+``mean ± s.e.m.`` over seeds, the share of seeds that identify (LMS ID >= 99), the number
+of seeds, and the number of trials that did not finish (failed, diverged or stopped),
+which are never averaged in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from scipy import stats
 
 from additive.errors import AdxError
 
-CONDITION = ["dataset", "support", "support_param", "dependence_mechanism", "dependence", "n_objects"]
+CONDITION = ["variant", "dataset", "support", "support_param", "dependence_mechanism", "dependence", "n_objects"]
 TABLE_METRICS = {
     "rmse_id": "RMSE ID",
     "lms_id": "LMS ID",
@@ -25,6 +26,8 @@ TABLE_METRICS = {
     "rmse_recombine": "RMSE recomb.",
 }
 FORMATS = ("terminal", "md", "latex", "csv")
+# A seed "identifies" when its LMS ID reaches this (the success rate of docs/RESULTS.md).
+IDENTIFIED_LMS = 99.0
 
 
 def select_models(df: pd.DataFrame) -> pd.DataFrame:
@@ -71,12 +74,14 @@ def summary_table(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame
     out = grouped[list(TABLE_METRICS)].mean().add_suffix("_mean")
     sem = grouped[list(TABLE_METRICS)].agg(_sem).add_suffix("_sem")
     out = out.join(sem)
+    out["n_identified"] = grouped["lms_id"].agg(lambda x: int((x >= IDENTIFIED_LMS).sum()))
     out["n_seeds"] = grouped["seed"].nunique()
     all_keys = df.groupby(keys, dropna=False, sort=True).size().rename("n_trials")
     bad = df[df["status"] != "ok"].groupby(keys, dropna=False).size().rename("n_not_ok")
     out = pd.concat([all_keys, out, bad], axis=1)
     out["n_not_ok"] = out["n_not_ok"].fillna(0).astype(int)
     out["n_seeds"] = out["n_seeds"].fillna(0).astype(int)
+    out["n_identified"] = out["n_identified"].fillna(0).astype(int)
     return out.drop(columns="n_trials").reset_index()
 
 
@@ -92,7 +97,7 @@ def _cell(mean: float, sem: float, rmse: bool) -> str:
 
 def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Table 1 layout: one row per condition, columns per decoder and metric."""
-    values = {c for c in summary.columns if c.endswith(("_mean", "_sem")) or c in ("n_seeds", "n_not_ok")}
+    values = {c for c in summary.columns if c.endswith(("_mean", "_sem")) or c in ("n_seeds", "n_not_ok", "n_identified")}
     cond = [c for c in summary.columns if c not in values and c != "decoder"]
     rows = []
     for key, g in summary.groupby(cond, dropna=False, sort=True):
@@ -102,6 +107,7 @@ def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
             d = r["decoder"]
             for m, label in TABLE_METRICS.items():
                 row[f"{d} {label}"] = _cell(r[f"{m}_mean"], r[f"{m}_sem"], m.startswith("rmse"))
+            row[f"{d} LMS>=99"] = f"{int(r['n_identified'])}/{int(r['n_seeds'])}"
             row[f"{d} seeds"] = int(r["n_seeds"])
             row[f"{d} not ok"] = int(r["n_not_ok"])
         rows.append(row)
@@ -172,8 +178,13 @@ def results_table(df: pd.DataFrame, by: list[str] | None = None) -> tuple[pd.Dat
     """The wide table and a note on how it was built."""
     summary = summary_table(df, by)
     note = "mean ± s.e.m. over seeds; 'not ok' counts failed, diverged and stopped trials (not averaged in)."
+    note += f" LMS>=99: seeds whose LMS ID reaches {IDENTIFIED_LMS:g} (identified)."
     if "search_number" in df and df["search_number"].notna().any():
         note += " Hyperparameters searched: each (cell, seed) is its trial with the lowest validation loss."
+    if "oracle_selection" in df and df["oracle_selection"].fillna(False).astype(bool).any():
+        metrics = sorted(df.loc[df["oracle_selection"].fillna(False).astype(bool), "selected_by"].dropna().unique())
+        note += (f" ORACLE: the search selected on {', '.join(metrics)}, which needs ground truth "
+                 "(oracle_selection: true); these numbers are not a model selection.")
     return wide_table(summary), note
 
 

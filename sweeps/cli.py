@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     tr = trial.add_parser("run", help="train and evaluate one trial; prints its metrics as JSON")
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a trial field")
     tr.add_argument("--weights", default=None, help="folder to save the best weights in")
-    trial.add_parser("fields", help="every trial field with its default")
+    trial.add_parser("fields", help="every trial field with its type, default and help")
 
     # sweep
     sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
@@ -126,7 +126,7 @@ def _trial(args: argparse.Namespace) -> int:
 
     if args.cmd == "fields":
         for f in fields(TrialSpec):
-            print(f"{f.name:22s} {str(f.type):14s} default {f.default!r}")
+            print(f"{f.name:22s} {str(f.type):12s} default {f.default!r:12s} {f.metadata.get('help', '')}")
         return 0
     from additive.train import run_trial
 

@@ -149,3 +149,40 @@ def test_block_scm_support_admits_a_non_constant_shift_between_blocks():
     assert ball1_high(z).mean() > 0.2 and ball1_high(z).mean() < 0.8  # not constant on S
     assert np.array_equal(ball1_high(z), ball2_top_left(z))  # equal on S ...
     assert not np.any(ball1_high(z_oos) == ball2_top_left(z_oos))  # ... and never on the OOS set
+
+
+def _square_shares(z: np.ndarray) -> tuple[float, float, float]:
+    low1, low2 = z[:, 0] < 0.5, z[:, 1] < 0.5
+    return float((low1 & low2).mean()), float((low1 & ~low2).mean()), float((~low1 & low2).mean())
+
+
+def test_paper_l_density_puts_a_half_on_the_lower_right_arm():
+    """PAPER.md: the authors' sampler gives 1/4, 1/4 and 1/2 to the L's three squares."""
+    z = LatentSpace(support="l_shape", l_density="paper").sample(40000, 0)
+    assert np.allclose(_square_shares(z), (0.25, 0.25, 0.5), atol=0.01)
+
+
+def test_uniform_l_density_spreads_evenly_over_the_l():
+    z = LatentSpace(support="l_shape", l_density="uniform").sample(40000, 0)
+    assert np.allclose(_square_shares(z), (1 / 3, 1 / 3, 1 / 3), atol=0.01)
+
+
+@pytest.mark.parametrize("mechanism,level", [("copula", 0.9), ("scm", 1.0), ("copula", 0.0)])
+@pytest.mark.parametrize("n_objects", [2, 3])
+def test_paper_l_density_stays_in_the_l_under_dependence(mechanism, level, n_objects):
+    space = LatentSpace(support="l_shape", l_density="paper", dependence_mechanism=mechanism, dependence=level,
+                        n_objects=n_objects)
+    z = space.sample(5000, 1)
+    assert space.contains(z).all()
+    assert not np.all(z >= 0.5, axis=1).any()
+
+
+def test_paper_l_density_keeps_the_copula_dependence_of_the_last_ball():
+    """The last ball is redrawn from its conditional given the others (the copula's common
+    factor kept), so the left arm, never redrawn, keeps the copula's strong dependence."""
+    from additive.metrics import realised_dependence
+
+    space = LatentSpace(support="l_shape", l_density="paper", dependence=0.9)
+    z = space.sample(20000, 2)
+    left = z[z[:, 0] < 0.5]
+    assert realised_dependence(left, space.blocks) > 0.6

@@ -105,3 +105,20 @@ def test_rmse_definition():
     x = np.zeros((2, 3, 4, 4))
     assert rmse(x, x + 0.5) == pytest.approx(0.5)
     assert np.isnan(rmse(np.zeros((0, 3, 4, 4)), np.zeros((0, 3, 4, 4))))
+
+
+def test_realised_dependence_reads_the_data_not_the_level():
+    """Spearman of a Gaussian copula at correlation rho is (6 / pi) asin(rho / 2); the L
+    support makes independent balls negatively dependent."""
+    from additive.latents import LatentSpace
+    from additive.metrics import realised_dependence
+
+    full = LatentSpace(support="full")
+    assert abs(realised_dependence(full.sample(20000, 0), full.blocks)) < 0.03
+    copula = LatentSpace(support="full", dependence=0.9)
+    assert realised_dependence(copula.sample(20000, 0), copula.blocks) == pytest.approx(
+        6 / np.pi * np.arcsin(0.45), abs=0.02)
+    l_shape = LatentSpace(support="l_shape", dependence=0.9)
+    assert realised_dependence(l_shape.sample(20000, 0), l_shape.blocks) < 0.8
+    independent_l = LatentSpace(support="l_shape")
+    assert realised_dependence(independent_l.sample(20000, 0), independent_l.blocks) < -0.1

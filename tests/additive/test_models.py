@@ -75,3 +75,39 @@ def test_resnet_encoder_needs_torchvision_or_works():
             make_encoder("resnet18", 4, 64)
     else:
         assert make_encoder("resnet18", 4, 64)(torch.rand(2, 3, 64, 64)).shape == (2, 4)
+
+
+def _kinds(module: torch.nn.Module) -> list[str]:
+    return [type(m).__name__ for m in module.modules() if not isinstance(m, torch.nn.Sequential)]
+
+
+@pytest.mark.parametrize("batch_norm,code_batch_norm", [(False, False), (True, False), (False, True), (True, True)])
+def test_encoder_batch_norm_switches(batch_norm, code_batch_norm):
+    enc = make_encoder("conv", 2, 32, depth=4, batch_norm=batch_norm, code_batch_norm=code_batch_norm)
+    kinds = _kinds(enc)
+    assert kinds.count("Conv2d") == 4
+    assert kinds.count("BatchNorm2d") == (4 if batch_norm else 0)
+    assert kinds.count("BatchNorm1d") == int(batch_norm) + int(code_batch_norm)
+    assert (kinds[-1] == "BatchNorm1d") == code_batch_norm
+    enc.train()
+    x = torch.rand(4, 3, 32, 32)
+    # Without BatchNorm on the code, an image's code does not depend on the rest of its batch.
+    alone = enc(x[:2])[:1]
+    together = enc(x)[:1]
+    assert torch.allclose(alone, together, atol=1e-5) == (not batch_norm and not code_batch_norm)
+
+
+def test_encoder_depth_is_checked():
+    with pytest.raises(ValueError, match=r"`encoder_depth` must be in \[0, 5\] at image size 32, but got 6"):
+        make_encoder("conv", 2, 32, depth=6)
+
+
+@pytest.mark.parametrize("tail,last", [("paper", "LeakyReLU"), ("linear", "Linear")])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_decoder_mlp_tail(tail, last, batch_norm):
+    dec = make_decoder("additive", 1, 2, 32, width=16, depth=2, batch_norm=batch_norm, channels=8, mlp_tail=tail)
+    mlp = dec.bodies[0].mlp
+    assert type(mlp[-1]).__name__ == last
+    assert _kinds(mlp).count("BatchNorm1d") == (2 + (tail == "paper")) * batch_norm
+    assert _kinds(mlp).count("Linear") == 3
+    assert dec.eval()(torch.rand(3, 2)).shape == (3, 3, 32, 32)

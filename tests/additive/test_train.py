@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from additive import DivergedError, load_models, run_trial
+from additive import DivergedError, TrialSpec, load_models, run_trial
 from additive.models import DECODERS
 
 
@@ -75,6 +75,17 @@ def test_lr_schedules(tiny_spec):
     for decay in ("step", "cosine"):
         result = run_trial(dataclasses.replace(tiny_spec, lr_decay=decay, lr_decay_every=10))
         assert result.curves[-1]["lr"] < tiny_spec.lr
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.1, 0.5])
+def test_cosine_decays_to_its_floor_whatever_the_step_gamma(floor):
+    from additive.train import _lr_lambda
+
+    spec = TrialSpec(lr_decay="cosine", lr_floor=floor, lr_decay_gamma=0.25, steps=100)
+    schedule = _lr_lambda(spec)
+    assert schedule(0) == pytest.approx(1.0)
+    assert schedule(50) == pytest.approx(floor + (1 - floor) / 2)
+    assert schedule(100) == pytest.approx(floor)
 
 
 def test_spec_rejects_cuda_without_gpu(tiny_spec):

@@ -78,3 +78,28 @@ def test_several_sweeps_together(known):
     df = load_trials(["known", "other"], str(known))
     assert len(df) == 14 and set(df["sweep"]) == {"known", "other"}
     assert isinstance(df, pd.DataFrame)
+
+
+def test_identified_share_counts_seeds_at_lms_99(known):
+    """Additive LMS 98, 99, 100 at level 0 (two reach 99), 88-90 at level 0.5 (none)."""
+    s = summary_table(load_trials("known", str(known))).set_index(["dependence", "decoder"])
+    assert s.loc[(0.0, "additive"), "n_identified"] == 2
+    assert s.loc[(0.5, "additive"), "n_identified"] == 0
+    table, note = results_table(load_trials("known", str(known)))
+    assert list(table["additive LMS>=99"]) == ["2/3", "0/3"]
+    assert "LMS>=99: seeds whose LMS ID reaches 99" in note
+
+
+def test_variant_is_a_condition_and_oracle_selection_is_announced(tmp_path):
+    rows = [
+        make_row("abl", "c000-s0", "additive", 0, variant="base", lms_id=99.5, val_loss=0.1),
+        make_row("abl", "c001-s0", "additive", 0, variant="bn", cell_index=1, lms_id=60.0, val_loss=0.2,
+                 search_number=0, selected_by="lms_id", oracle_selection=True),
+    ]
+    write_rows(tmp_path, "abl", rows)
+    table, note = results_table(load_trials("abl", str(tmp_path)))
+    assert list(table["variant"]) == ["base", "bn"]
+    assert list(table["additive LMS>=99"]) == ["1/1", "0/1"]
+    assert "ORACLE: the search selected on lms_id, which needs ground truth" in note
+    plain, plain_note = results_table(load_trials("abl", str(tmp_path)).iloc[:1])
+    assert "ORACLE" not in plain_note

@@ -44,6 +44,28 @@ BAD_SPECS = [
      "search.sampler: must be one of ['tpe', 'random']"),
     ("ground-truth-metric-typo", {"search": {"metric": "lms", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
      "search.metric: must be one of"),
+    ("ground-truth-metric", {"search": {"metric": "lms_id", "mode": "max", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+     "search.metric: must be a quantity computed without ground truth, one of ['val_loss', 'train_loss'] "
+     "('lms_id' needs the true latents or OOS images; set `oracle_selection: true` to select on it anyway, "
+     "and the rows and tables will say so), but got 'lms_id'"),
+    ("oos-metric", {"search": {"metric": "rmse_ood", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+     "search.metric: must be a quantity computed without ground truth"),
+    ("oracle-with-scheduler", {"oracle_selection": True, "scheduler": {"asha": {}},
+                               "search": {"metric": "lms_id", "mode": "max", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+     "scheduler: must be absent when search.metric is 'lms_id': it is only known when a trial ends"),
+    ("oracle-not-bool", {"oracle_selection": "yes"}, "oracle_selection: must be true or false, but got 'yes'"),
+    ("variant-no-name", {"grid": {"variant": [{"lr": 0.01}]}}, "grid.variant[0]: must be a mapping {name: NAME"),
+    ("variant-unknown-field", {"grid": {"variant": [{"name": "a", "lrate": 0.01}]}},
+     "grid.variant[0].lrate: must be a known trial field other than seed"),
+    ("variant-seed", {"grid": {"variant": [{"name": "a", "seed": 3}]}},
+     "grid.variant[0].seed: must be a known trial field other than seed"),
+    ("variant-dup", {"grid": {"variant": [{"name": "a"}, {"name": "a", "lr": 0.01}]}},
+     "grid.variant: must give each variant a different name, but got ['a', 'a']"),
+    ("variant-bad-value", {"grid": {"variant": [{"name": "a"}, {"name": "neg", "lr": -1.0}]}},
+     "grid.variant (cell variant=neg): must be > 0, but got -1.0"),
+    ("bad-encoder-depth", {"fixed": {"encoder_depth": 5}}, "fixed.encoder_depth: must be in [0, 4] at image_size 16, but got 5"),
+    ("bad-l-density", {"fixed": {"l_density": "gaussian"}}, "fixed.l_density: must be one of ['paper', 'uniform']"),
+    ("bad-mlp-tail", {"fixed": {"mlp_tail": "relu"}}, "fixed.mlp_tail: must be one of ['paper', 'linear']"),
     ("unknown-scheduler", {"scheduler": {"hyperband": {}}}, "scheduler.hyperband: must be one of ['asha']"),
     ("bad-grace", {"scheduler": {"asha": {"grace_steps": 0}}}, "scheduler.asha.grace_steps: must be an integer >= 1"),
     ("negative-cpu", {"resources": {"cpu": 0}}, "resources.cpu: must be > 0"),
@@ -110,3 +132,50 @@ def test_bundled_presets_are_valid():
     for path in sorted(Path("sweeps/specs").glob("*.yaml")):
         spec = load_sweep_spec(path)
         assert spec.n_planned >= 1, path
+
+
+def test_variant_cells_carry_their_fields_and_names():
+    from sweeps.spec import parse_sweep_spec
+
+    raw = tiny_sweep_raw("v", grid={"variant": [{"name": "base"}, {"name": "bn", "batch_norm": True, "lr": 0.01}],
+                                    "decoder": ["additive", "monolithic"]})
+    spec = parse_sweep_spec(raw)
+    cells = spec.cells()
+    assert [(c.label, c.variant) for c in cells] == [
+        ("variant=base,decoder=additive", "base"), ("variant=base,decoder=monolithic", "base"),
+        ("variant=bn,decoder=additive", "bn"), ("variant=bn,decoder=monolithic", "bn"),
+    ]
+    base, bn = spec.trial_spec(cells[0], 0), spec.trial_spec(cells[2], 0)
+    assert (base.batch_norm, base.lr) == (False, 1e-3)
+    assert (bn.batch_norm, bn.lr) == (True, 0.01)
+
+
+def test_oracle_selection_opts_in_to_ground_truth_metrics():
+    from sweeps.spec import parse_sweep_spec
+
+    raw = tiny_sweep_raw("o", oracle_selection=True,
+                         search={"metric": "lms_id", "mode": "max", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}})
+    spec = parse_sweep_spec(raw)
+    assert spec.oracle_selection and spec.search.metric == "lms_id"
+    raw = tiny_sweep_raw("t", search={"metric": "train_loss", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}})
+    assert parse_sweep_spec(raw).search.metric == "train_loss"
+
+
+def test_from_best_refuses_an_oracle_sweep_without_opting_in(tmp_path):
+    from additive.errors import AdxError
+    from sweeps.engine import resolve_from_best
+    from sweeps.results import Storage, SweepFiles
+    from sweeps.spec import parse_sweep_spec
+
+    store = Storage(str(tmp_path))
+    old = tiny_sweep_raw("old", oracle_selection=True,
+                         search={"metric": "lms_id", "mode": "max", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}})
+    files = SweepFiles(store, "old")
+    store.write_bytes(files.spec_path, yaml.safe_dump(old).encode())
+    new = parse_sweep_spec(tiny_sweep_raw("new", from_best={"sweep": "old"}), "new.yaml")
+    with pytest.raises(AdxError) as err:
+        resolve_from_best(new, store)
+    assert str(err.value) == (
+        "new.yaml: from_best: sweep 'old' selected on 'lms_id', which needs ground truth; "
+        "set `oracle_selection: true` in this spec to take its best anyway"
+    )
