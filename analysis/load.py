@@ -91,7 +91,8 @@ def load_trials(names: str | list[str], storage: str = "results", where: str | N
                 strict: bool = False) -> pd.DataFrame:
     """One row per trial of the named sweeps (columns: ``sweeps.results.TRIAL_SCHEMA``).
 
-    ``where`` is a pandas query, e.g. ``"decoder == 'additive' and status == 'ok'"``."""
+    ``where`` is a filter, e.g. ``"decoder == 'additive' and status == 'ok'"`` (column
+    names, constants, comparisons, arithmetic and and/or/not; see ``analysis.where``)."""
     store = Storage(storage)
     names = _names(names)
     _check_sweeps(store, names)
@@ -116,10 +117,13 @@ def load_curves(names: str | list[str], storage: str = "results", strict: bool =
 
 
 def query(df: pd.DataFrame, where: str | None) -> pd.DataFrame:
-    if not where:
-        return df
+    """The rows where the filter ``where`` holds (see ``analysis.where``: data, not code)."""
+    from analysis.where import filter_rows
+
     try:
-        return df.query(where, engine="python").reset_index(drop=True)
+        return filter_rows(df, where)
+    except AdxError:
+        raise
     except Exception as exc:
         raise AdxError(f"--where: cannot evaluate {where!r}: {type(exc).__name__}: {exc}") from None
 
@@ -136,6 +140,10 @@ def sql(statement: str, names: str | list[str], storage: str = "results", strict
     try:
         con.register("trials", trials)
         con.register("curves", curves)
+        # The statement sees the two tables and nothing else: no file read or written, no
+        # extension loaded, and the settings locked so the statement cannot undo this.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         return con.execute(statement).df()
     except duckdb.Error as exc:
         raise AdxError(f"SQL: {str(exc).splitlines()[0]}") from None

@@ -86,3 +86,51 @@ def test_cli_query_sql_and_table(known, capsys):
 def test_storage_that_is_not_there(capsys, tmp_path):
     assert main(["results", "table", "x", "--storage", str(tmp_path / "missing")]) == 1
     assert "no sweep named 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "where,message",
+    [
+        ("@pd.io.common.os.system('touch {marker}') == 0", "Error: --where: cannot evaluate"),
+        ("__import__('os').system('touch {marker}') == 0",
+         "Error: --where: must be a filter of column names, constants, comparisons and and/or/not, "
+         "but got a function call in"),
+        ("lms_id.__class__ == 1", "Error: --where: must be a filter of column names, constants, comparisons and "
+         "and/or/not, but got an attribute in"),
+        ("trial_id[0] == 'c'", "Error: --where: must be a filter of column names, constants, comparisons and "
+         "and/or/not, but got a subscript in"),
+        ("bogus > 1", "Error: --where: must name result columns, but got unknown column 'bogus'"),
+    ],
+)
+def test_where_runs_no_code(known, capsys, tmp_path, where, message):
+    marker = tmp_path / "marker"
+    assert main(["results", "query", "known", "--storage", str(known), "--where", where.format(marker=marker)]) == 1
+    assert capsys.readouterr().err.startswith(message)
+    assert not marker.exists()
+
+
+def test_where_filters_like_a_query(known):
+    df = load_trials("known", str(known))
+    got = load_trials("known", str(known), where="decoder in ['additive'] and not (dependence > 0) or status != 'ok'")
+    expected = df[((df["decoder"] == "additive") & ~(df["dependence"] > 0)) | (df["status"] != "ok")]
+    assert sorted(got["trial_id"]) == sorted(expected["trial_id"])
+    assert len(load_trials("known", str(known), where="error is not None")) == 1
+    assert len(load_trials("known", str(known), where="lms_id - 10 * dependence >= 98 - 5")) == len(
+        df[df["lms_id"] - 10 * df["dependence"] >= 93])
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY trials TO '{out}'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SET enable_external_access = true",
+        "ATTACH '{out}' AS other",
+    ],
+)
+def test_sql_reaches_no_file(known, capsys, tmp_path, statement):
+    out = tmp_path / "leak.csv"
+    assert main(["results", "sql", statement.format(out=out), "known", "--storage", str(known)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: SQL: "), err
+    assert not out.exists()
