@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import warnings
 
 from additive.errors import AdxError
@@ -24,7 +25,8 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     common(q)
     q.add_argument("--where", default=None, help="a row filter, e.g. \"decoder == 'additive' and lms_id > 90\" "
                    "(columns, constants, comparisons, in [...], is None, and/or/not)")
-    q.add_argument("--columns", default=None, help="comma-separated columns")
+    q.add_argument("--columns", default=None,
+                   help="comma-separated columns, or 'all' (default: identity, varying conditions and metrics)")
     q.add_argument("--format", default="table", choices=QUERY_FORMATS)
     q.add_argument("--out", default=None, help="output file (required for parquet)")
 
@@ -82,6 +84,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "query":
         df = load.load_trials(args.names, args.storage, args.where, args.strict)
         cols = _split(args.columns)
+        if cols == ["all"]:
+            cols = None
+        elif cols is None and args.format == "table":
+            cols = load.default_columns(df)
         if cols:
             unknown = [c for c in cols if c not in df.columns]
             if unknown:
@@ -97,9 +103,12 @@ def _run(args: argparse.Namespace) -> int:
         else:
             table = tables.paired_comparison(df, _split(args.by))
             note = "additive minus monolithic over seeds matched within each condition; 95% t interval; paired t-test."
-        print(tables.format_table(table, args.format))
+        if args.cmd == "table":
+            print(tables.format_results_table(table, args.format))
+        else:
+            print(tables.format_table(table, args.format))
         if args.format == "terminal":
-            print(note)
+            print(textwrap.fill(note, tables.terminal_width()))
         return 0
     if args.cmd == "plot":
         from analysis.plots import make_plots
@@ -127,8 +136,10 @@ def _write_frame(df, fmt: str, out: str | None) -> int:
     else:
         import pandas as pd
 
-        with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_rows", 500):
-            text = df.to_string(index=False) if len(df) else "(no rows)"
+        from analysis.tables import terminal_width
+
+        with pd.option_context("display.max_columns", None, "display.width", terminal_width(), "display.max_rows", 500):
+            text = df.to_string(index=False, line_width=terminal_width()) if len(df) else "(no rows)"
     if out:
         with open(out, "w") as f:
             f.write(text)

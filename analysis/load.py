@@ -16,7 +16,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from additive.errors import AdxError
-from sweeps.results import CURVE_SCHEMA, SCHEMA_VERSION, TRIAL_SCHEMA, Storage, SweepFiles
+from sweeps.results import CURVE_SCHEMA, SCHEMA_VERSION, TRIAL_SCHEMA, Storage, SweepFiles, versions_from_json
 
 REQUIRED = ("sweep", "trial_id", "status")
 
@@ -63,8 +63,12 @@ def _conform(table: pa.Table, schema: pa.Schema, path: str, strict: bool) -> pa.
     for field in schema:
         if field.name in table.column_names:
             try:
-                cols.append(table[field.name].cast(field.type))
-            except (pa.ArrowException, ValueError) as exc:
+                column = table[field.name]
+                if field.name == "versions" and pa.types.is_string(column.type):
+                    cols.append(versions_from_json(column))
+                    continue
+                cols.append(column.cast(field.type))
+            except (pa.ArrowException, ValueError, TypeError) as exc:
                 _skip(path, f"column {field.name!r} has an unexpected type ({exc})", strict)
                 return None
         else:
@@ -97,7 +101,9 @@ def load_trials(names: str | list[str], storage: str = "results", where: str | N
     names = _names(names)
     _check_sweeps(store, names)
     parts = [_read_folder(store, SweepFiles(store, n).trials_dir, TRIAL_SCHEMA, strict) for n in names]
-    df = pa.concat_tables(parts).to_pandas() if parts else TRIAL_SCHEMA.empty_table().to_pandas()
+    table = pa.concat_tables(parts) if parts else TRIAL_SCHEMA.empty_table()
+    # Booleans stay booleans when some are null (pandas would make them objects).
+    df = table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
     newer = df["schema_version"].dropna()
     if len(newer) and newer.max() > SCHEMA_VERSION:
         warnings.warn(
@@ -114,6 +120,18 @@ def load_curves(names: str | list[str], storage: str = "results", strict: bool =
     _check_sweeps(store, names)
     parts = [_read_folder(store, SweepFiles(store, n).curves_dir, CURVE_SCHEMA, strict) for n in names]
     return pa.concat_tables(parts).to_pandas()
+
+
+def default_columns(df: pd.DataFrame) -> list[str]:
+    """What ``adx results query`` shows without --columns: the trial's identity, the
+    conditions that vary among the rows, and the headline metrics."""
+    from analysis.tables import CONDITION
+
+    ident = ["sweep", "trial_id", "decoder", "seed", "status"] if df["sweep"].nunique() > 1 else [
+        "trial_id", "decoder", "seed", "status"]
+    varying = [c for c in CONDITION if c in df and df[c].nunique(dropna=False) > 1]
+    metrics = ["lms_id", "rmse_id", "rmse_ood", "rmse_recombine", "val_loss"]
+    return list(dict.fromkeys(ident + varying + metrics))
 
 
 def query(df: pd.DataFrame, where: str | None) -> pd.DataFrame:

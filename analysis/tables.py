@@ -11,6 +11,8 @@ which are never averaged in.
 from __future__ import annotations
 
 import math
+import os
+import textwrap
 
 import pandas as pd
 from scipy import stats
@@ -147,6 +149,44 @@ def paired_comparison(df: pd.DataFrame, by: list[str] | None = None, a: str = "a
     return pd.DataFrame(rows)
 
 
+def terminal_width() -> int:
+    """The terminal's width: $COLUMNS, else 120."""
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 40)
+    except ValueError:
+        return 120
+
+
+def format_results_table(table: pd.DataFrame, fmt: str, width: int | None = None) -> str:
+    """The wide results table; in the terminal, one block per condition with metrics as
+    rows and decoders as columns, so it fits ``width`` (default: the terminal's)."""
+    if fmt != "terminal" or table.empty:
+        return format_table(table, fmt)
+    width = width or terminal_width()
+    decoders = list(dict.fromkeys(c.split(" ", 1)[0] for c in table.columns if c.endswith(" seeds")))
+    measures = list(dict.fromkeys(c.split(" ", 1)[1] for c in table.columns if c.split(" ", 1)[0] in decoders))
+    conditions = [c for c in table.columns if c.split(" ", 1)[0] not in decoders]
+    blocks = []
+    for _, row in table.iterrows():
+        title = ", ".join(f"{c}={row[c]}" for c in conditions) or "all trials"
+        body = pd.DataFrame(
+            {d: [_plain(row.get(f"{d} {m}")) for m in measures] for d in decoders}, index=measures,
+        )
+        with pd.option_context("display.max_columns", None, "display.width", width):
+            blocks.append(_clip(title, width) + "\n" + body.to_string(line_width=width))
+    return "\n\n".join(blocks)
+
+
+def _plain(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return str(value)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def format_table(table: pd.DataFrame, fmt: str) -> str:
     if fmt not in FORMATS:
         raise AdxError(f"--format: must be one of {list(FORMATS)}, but got {fmt!r}")
@@ -158,8 +198,8 @@ def format_table(table: pd.DataFrame, fmt: str) -> str:
         return table.to_latex(index=False, escape=True).replace("±", r"$\pm$")
     if fmt == "md":
         return _markdown(table)
-    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
-        return table.to_string(index=False)
+    with pd.option_context("display.max_columns", None, "display.width", terminal_width(), "display.max_colwidth", 40):
+        return table.to_string(index=False, line_width=terminal_width())
 
 
 def _markdown(table: pd.DataFrame) -> str:
@@ -193,5 +233,5 @@ def print_sweep_table(storage: str, name: str, fmt: str = "terminal") -> None:
 
     df = load_trials(name, storage)
     table, note = results_table(df)
-    print(format_table(table, fmt))
-    print(note)
+    print(format_results_table(table, fmt))
+    print(textwrap.fill(note, terminal_width()) if fmt == "terminal" else note)

@@ -168,6 +168,8 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     from sweeps.spec import load_sweep_spec
 
+    if getattr(args, "num_cpus", None) is not None and args.num_cpus < 1:
+        raise AdxError(f"--num-cpus: must be a positive integer, but got {args.num_cpus}")
     if args.cmd == "run":
         spec = load_sweep_spec(args.spec, args.set, args.name)
         summary = engine.run_sweep(

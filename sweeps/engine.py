@@ -377,8 +377,7 @@ def run_sweep(
             if store.is_local and os.path.exists(files.dir + "/optuna.db"):
                 os.unlink(files.dir + "/optuna.db")
         best_params = resolve_from_best(spec, store)
-        if not resume or not files.exists():
-            store.write_bytes(files.spec_path, spec_to_yaml(spec).encode())
+        new_sweep = not resume or not files.exists()
         for folder in (files.trials_dir, files.curves_dir):
             store.remove_temporaries(folder)
         done = files.done_ids()
@@ -402,6 +401,8 @@ def run_sweep(
             return _summary(spec, files, store, start)
         init_ray(address, num_cpus)
         check_resources(spec)
+        if new_sweep:  # only once the sweep can start: a launch that fails leaves nothing to block a rerun
+            store.write_bytes(files.spec_path, spec_to_yaml(spec).encode())
         if out:
             print(f"[{spec.name}] {searcher.n_todo} trials to run ({len(done)} already done), "
                   f"results in {files.dir}", file=out, flush=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import uuid
 from dataclasses import fields
 from typing import Any
@@ -44,6 +45,8 @@ def _trial_field_type(annotation: str) -> pa.DataType:
 
 
 _TS = pa.timestamp("ms", tz="UTC")
+VERSION_PACKAGES = ("torch", "ray", "optuna", "numpy", "sklearn", "pyarrow")
+VERSIONS_TYPE = pa.struct([(name, pa.string()) for name in VERSION_PACKAGES])
 TRIAL_SCHEMA = pa.schema(
     [
         ("schema_version", pa.int32()),
@@ -69,7 +72,7 @@ TRIAL_SCHEMA = pa.schema(
         ("device", pa.string()),
         ("node", pa.string()),
         ("git_commit", pa.string()),
-        ("versions", pa.string()),
+        ("versions", VERSIONS_TYPE),
         ("started_at", _TS),
         ("finished_at", _TS),
     ]
@@ -185,10 +188,24 @@ class Storage:
             raise AdxError(f"storage {self.uri!r} is not writable: {exc}") from None
 
 
+SWEEP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_sweep_name(name: object) -> str:
+    """A sweep name is one folder name: letters, digits, '-', '_' or '.', never a path."""
+    if not isinstance(name, str) or not SWEEP_NAME_RE.match(name):
+        raise AdxError(
+            f"sweep name: must be letters, digits, '-', '_' or '.' (starting with a letter or digit, no path), "
+            f"but got {name!r}"
+        )
+    return name
+
+
 class SweepFiles:
     """The files of one sweep inside a ``Storage``."""
 
     def __init__(self, storage: Storage, name: str):
+        check_sweep_name(name)
         self.storage = storage
         self.name = name
         self.dir = storage.path(name)
@@ -224,18 +241,25 @@ class SweepFiles:
         return out
 
 
-def versions() -> str:
-    """Versions of the packages that shape a result, as a JSON string."""
+def versions() -> dict[str, str]:
+    """Versions of the packages that shape a result (the ``versions`` struct column)."""
     import numpy
     import optuna
     import ray
     import sklearn
     import torch
 
-    return json.dumps(
-        {"torch": torch.__version__, "ray": ray.__version__, "optuna": optuna.__version__,
-         "numpy": numpy.__version__, "sklearn": sklearn.__version__, "pyarrow": pa.__version__}
-    )
+    return {"torch": torch.__version__, "ray": ray.__version__, "optuna": optuna.__version__,
+            "numpy": numpy.__version__, "sklearn": sklearn.__version__, "pyarrow": pa.__version__}
+
+
+def versions_from_json(column: pa.ChunkedArray) -> pa.Array:
+    """The ``versions`` column of files written before it was a struct (a JSON string)."""
+    values = []
+    for text in column.to_pylist():
+        parsed = json.loads(text) if text else None
+        values.append({k: parsed.get(k) for k in VERSION_PACKAGES} if isinstance(parsed, dict) else None)
+    return pa.array(values, type=VERSIONS_TYPE)
 
 
 def git_commit() -> str | None:

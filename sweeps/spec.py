@@ -21,6 +21,7 @@ import yaml
 
 from additive.errors import SpecError
 from additive.spec import TrialSpec, trial_field_names
+from sweeps.results import SWEEP_NAME_RE
 
 TOP_KEYS = (
     "name", "description", "fixed", "grid", "seeds", "search", "from_best", "scheduler", "resources",
@@ -37,7 +38,7 @@ SEARCH_METRICS = ("val_loss", "train_loss")
 # allowed only with `oracle_selection: true`, and the rows and tables say so.
 ORACLE_METRICS = ("rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id")
 SCHEDULERS = ("asha",)
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_RE = SWEEP_NAME_RE
 
 
 class SweepSpecError(SpecError):
@@ -194,6 +195,11 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise fail("name", "be a name of letters, digits, '-', '_' or '.' (set it in the file or with --name)", name)
     fields = set(trial_field_names())
+    if not any(raw.get(key) for key in ("fixed", "grid", "search", "from_best")):
+        raise SweepSpecError(
+            f"{source}: (top level): must set trial fields in `fixed` or `grid` (a spec without them would run "
+            f"one trial of every default), but got only {sorted(map(str, raw)) or 'an empty file'}"
+        )
 
     fixed = raw.get("fixed", {}) or {}
     if not isinstance(fixed, dict):

@@ -80,7 +80,28 @@ def test_cli_query_sql_and_table(known, capsys):
                  "known", "--storage", str(known), "--format", "csv"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[1:] == ["additive,6", "monolithic,7"]
     assert main(["results", "table", "known", "--storage", str(known)]) == 0
-    assert "additive LMS ID" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("dependence=0.0\n") and "\ndependence=0.5\n" in out
+    lms = [line.split() for line in out.splitlines() if line.startswith("LMS ID")]
+    assert lms[0] == ["LMS", "ID", "99.0", "±", "0.6", "70.0", "±", "5.8"]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_terminal_output_fits_the_terminal(known, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for argv in (["results", "table", "known"], ["results", "query", "known"]):
+        assert main([*argv, "--storage", str(known)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines and max(map(len, lines)) <= columns, max(lines, key=len)
+
+
+def test_query_shows_every_column_on_request(known, capsys):
+    assert main(["results", "query", "known", "--storage", str(known)]) == 0
+    head = capsys.readouterr().out.splitlines()[0].split()
+    assert head == ["trial_id", "decoder", "seed", "status", "dependence", "lms_id", "rmse_id", "rmse_ood",
+                    "rmse_recombine", "val_loss"]
+    assert main(["results", "query", "known", "--storage", str(known), "--columns", "all", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split(",") == list(load_trials("known", str(known)).columns)
 
 
 def test_storage_that_is_not_there(capsys, tmp_path):
@@ -134,3 +155,24 @@ def test_sql_reaches_no_file(known, capsys, tmp_path, statement):
     err = capsys.readouterr().err
     assert err.startswith("Error: SQL: "), err
     assert not out.exists()
+
+
+def test_older_files_with_versions_as_json_still_read(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sweeps.results import TRIAL_SCHEMA, rows_table
+    from tests.analysis.conftest import make_row, write_rows
+
+    write_rows(tmp_path, "old", [])
+    table = rows_table([make_row("old", "c000-s0", "additive", 0, lms_id=99.5)], TRIAL_SCHEMA)
+    index = table.schema.get_field_index("versions")
+    old = table.set_column(index, "versions", pa.array([json.dumps({"torch": "2.1.0", "ray": "2.9.0"})]))
+    old = old.set_column(old.schema.get_field_index("oos_count"), "oos_count", pa.array([2000.0]))
+    (tmp_path / "old" / "trials").mkdir(parents=True, exist_ok=True)
+    pq.write_table(old, tmp_path / "old" / "trials" / "c000-s0.parquet")
+    df = load_trials("old", str(tmp_path), strict=True)
+    assert df.loc[0, "versions"]["torch"] == "2.1.0" and df.loc[0, "versions"]["numpy"] is None
+    assert df.loc[0, "oos_count"] == 2000 and df["oos_count"].dtype == "int64"

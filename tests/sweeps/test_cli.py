@@ -3,6 +3,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from sweeps.cli import main
 
 
@@ -35,3 +37,45 @@ def test_trial_fields_and_bad_field(capsys):
 def test_sweep_list_on_empty_storage(tmp_path, capsys):
     assert main(["sweep", "list", "--storage", str(tmp_path)]) == 0
     assert "no sweeps" in capsys.readouterr().out
+
+
+def test_trial_fields_print_help_text(capsys):
+    assert main(["trial", "fields"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "BatchNorm1d on the code" in lines["code_batch_norm"]
+    assert "5e-4 / 255^2" in lines["weight_decay"]
+
+
+def test_empty_spec_is_refused_even_with_a_name(tmp_path, capsys):
+    spec = tmp_path / "empty.yaml"
+    spec.write_text("")
+    assert main(["sweep", "run", str(spec), "--name", "x", "--storage", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"Error: {spec}: (top level): must set trial fields in `fixed` or `grid` (a spec without them would run "
+        "one trial of every default), but got only ['name']"
+    )
+    spec.write_text("name: y\ndescription: nothing\n")
+    assert main(["sweep", "run", str(spec), "--storage", str(tmp_path / "r")]) == 1
+    assert "but got only ['description', 'name']" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_num_cpus_error_names_the_flag_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\nfixed: {steps: 10}\n")
+    assert main(["sweep", "run", str(spec), "--num-cpus", "0", "--storage", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.strip() == "Error: --num-cpus: must be a positive integer, but got 0"
+    assert not (tmp_path / "r" / "s" / "spec.yaml").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["sweep", "status", "../results/smoke"],
+    ["sweep", "resume", "a/b"],
+    ["results", "table", ".."],
+    ["results", "query", "/etc"],
+])
+def test_every_command_checks_sweep_names(tmp_path, capsys, argv):
+    assert main([*argv, "--storage", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"Error: sweep name: must be letters, digits, '-', '_' or '.' (starting with a letter or digit, "
+                   f"no path), but got {argv[2]!r}")

@@ -143,3 +143,25 @@ def test_progress_eta_counts_partly_done_trials(monkeypatch):
     progress.trial_finished("a", "ok", 0.01)  # 1.5 trials' work in 100 s, 2.5 to go
     assert "ETA 0:02:46" in progress.line()
     assert "1/4 done" in progress.line() and "best val_loss 0.01000 (a)" in progress.line()
+
+
+def test_a_launch_that_fails_before_its_first_trial_blocks_no_rerun(ray_local, tmp_path):
+    too_big = _spec("cpus", resources={"cpu": 64})
+    with pytest.raises(AdxError, match=r"resources.cpu: must be <= the CPUs of the Ray cluster"):
+        run_sweep(too_big, str(tmp_path), out=None)
+    assert not (tmp_path / "cpus" / "spec.yaml").exists()
+    summary = run_sweep(_spec("cpus"), str(tmp_path), out=None)  # the corrected spec, no --overwrite
+    assert summary.complete and summary.counts == {"ok": 2}
+
+
+def test_rows_have_typed_columns(ray_local, tmp_path):
+    from analysis.load import load_trials
+
+    run_sweep(_spec("typed", grid={"variant": [{"name": "base"}]}), str(tmp_path), out=None)
+    df = pd.read_parquet(tmp_path / "typed" / "trials")
+    assert df["oos_count"].dtype == "int64" and df["recombine_count"].dtype == "int64"
+    assert set(df["versions"].iloc[0]) == {"torch", "ray", "optuna", "numpy", "sklearn", "pyarrow"}
+    assert list(df["variant"]) == ["base"]
+    loaded = load_trials("typed", str(tmp_path))
+    assert str(loaded["avoid_overlap"].dtype) == "boolean"
+    assert loaded["realised_dependence"].notna().all()
