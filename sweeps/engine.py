@@ -103,6 +103,10 @@ class Progress:
     def trial_started(self, tid: str) -> None:
         self.running.add(tid)
 
+    def set_running(self, tids: set[str]) -> None:
+        """The trials Ray Tune reports as RUNNING (its own states, the source of truth)."""
+        self.running = set(tids)
+
     def trial_progress(self, tid: str, fraction: float) -> None:
         self.partial[tid] = min(max(fraction, 0.0), 1.0)
 
@@ -246,6 +250,9 @@ class ResultWriter:
                     self._write(trial, self.last.get(tid, {}), "failed", msg)
 
             def on_step_end(self, iteration, trials, **info):
+                self.progress.set_running(
+                    {t.config["trial_id"] for t in trials if t.status == "RUNNING"} - self.written
+                )
                 self.progress.print()
 
         return _Writer(*args, **kwargs)

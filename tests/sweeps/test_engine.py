@@ -165,3 +165,24 @@ def test_rows_have_typed_columns(ray_local, tmp_path):
     loaded = load_trials("typed", str(tmp_path))
     assert str(loaded["avoid_overlap"].dtype) == "boolean"
     assert loaded["realised_dependence"].notna().all()
+
+
+def test_progress_counts_running_trials_from_tunes_states(tmp_path):
+    """Running and pending come from Ray Tune's trial states at every step, whatever
+    start callbacks were or were not seen (a restored or retried trial)."""
+    import io
+    from types import SimpleNamespace
+
+    from sweeps import engine
+    from sweeps.results import Storage, SweepFiles
+
+    progress = engine.Progress("p", total=5, already=0, out=io.StringIO())
+    writer = engine.ResultWriter(SweepFiles(Storage(str(tmp_path)), "p"), progress, {})
+
+    def trial(tid: str, status: str):
+        return SimpleNamespace(config={"trial_id": tid}, status=status)
+
+    writer.on_step_end(0, [trial("a", "RUNNING"), trial("b", "PENDING"), trial("c", "RUNNING")])
+    assert "0/5 done (0 failed/diverged), 2 running, 3 pending" in progress.line()
+    writer.on_step_end(1, [trial("a", "TERMINATED"), trial("b", "RUNNING"), trial("c", "RUNNING")])
+    assert "2 running" in progress.line()
