@@ -57,7 +57,12 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
     from analysis.tables import paired_comparison, results_table
     from sweeps.results import Storage, SweepFiles
 
-    df = load_trials(names, storage, strict=strict)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_trials(names, storage, strict=strict)
+    skipped = [str(w.message) for w in caught]
+    for w in caught:  # still shown by the command, and now in the page too
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if df.empty:
         raise AdxError(f"no trials in {', '.join(names)} yet")
     store = Storage(storage)
@@ -66,6 +71,10 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
              f"<p class='note'>{len(df)} trials from {html.escape(store.uri)}; generated {pd.Timestamp.now():%Y-%m-%d %H:%M}"
              "</p>"]
 
+    if skipped:
+        parts.append("<h2>Skipped files</h2><p class='note'>These results files could not be read and are not in "
+                     "any table or plot below:</p><ul>"
+                     + "".join(f"<li>{html.escape(m)}</li>" for m in skipped) + "</ul>")
     counts = df.groupby(["sweep", "status"]).size().unstack(fill_value=0).reset_index()
     counts.columns.name = None
     parts += ["<h2>Trials by status</h2>", _table_html(counts)]

@@ -28,3 +28,16 @@ def test_rows_of_an_older_schema_rebuild_their_trial_spec():
     row = pd.Series({**TrialSpec(decoder="monolithic", seed=3).to_dict(), "channels": None, "support_param": None})
     spec = TrialSpec.from_dict(row_trial_fields(row))
     assert spec.channels == 64 and spec.support_param is None and spec.decoder == "monolithic" and spec.seed == 3
+
+
+def test_report_lists_skipped_files(known, tmp_path):
+    import pytest
+
+    from analysis.load import ResultsWarning
+
+    victim = sorted((known / "known" / "trials").glob("*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[:50])
+    with pytest.warns(ResultsWarning, match=victim.name):
+        page = write_report(["known"], str(known), str(tmp_path / "report.html")).read_text()
+    assert "<h2>Skipped files</h2>" in page and victim.name in page
+    assert "12 trials from" in page
