@@ -23,8 +23,10 @@ test: $(STAMP)  ## the default test suite (fast, CPU only)
 test-slow: $(STAMP)  ## long runs: fault injection, training to convergence
 	$(PY) -m pytest -q -m slow --timeout 1500
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 check: lint test
 

@@ -98,7 +98,8 @@ class BroadcastBody(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         s = self.image_size
         tiled = z[:, :, None, None].expand(-1, -1, s, s)
-        return self.net(torch.cat([tiled, self.coords.expand(len(z), -1, -1, -1)], dim=1))
+        coords: torch.Tensor = self.coords  # type: ignore[assignment]  # a registered buffer
+        return self.net(torch.cat([tiled, coords.expand(len(z), -1, -1, -1)], dim=1))
 
 
 def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,

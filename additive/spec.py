@@ -160,9 +160,11 @@ def trial_field_help(name: str) -> str:
 
 
 def _allowed_types(annotation: str) -> tuple[type, ...]:
+    table: dict[str, list[type]] = {"int": [int], "float": [float, int], "str": [str], "bool": [bool],
+                                    "None": [type(None)]}
     kinds: list[type] = []
     for part in annotation.replace(" ", "").split("|"):
-        kinds += {"int": [int], "float": [float, int], "str": [str], "bool": [bool], "None": [type(None)]}[part]
+        kinds += table[part]
     return tuple(kinds)
 
 

@@ -43,6 +43,16 @@ class TrialResult:
     weights_path: str | None = None
 
 
+@dataclass
+class _Best:
+    """The state kept by model selection: the lowest validation loss so far."""
+
+    val_loss: float = math.inf
+    train_loss: float = math.nan
+    step: int = 0
+    state: dict | None = None
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,7 +162,7 @@ def run_trial(
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
     n = len(data.train)
 
-    best = {"val_loss": math.inf, "train_loss": math.nan, "step": 0, "state": None}
+    best = _Best()
     curves: list[dict[str, float]] = []
     evals_since_best = 0
     running, running_n = torch.zeros((), device=device), 0
@@ -193,14 +203,14 @@ def run_trial(
             val = validation_loss(encoder, decoder, data)
             if not math.isfinite(val):
                 raise DivergedError(f"validation loss became {val} at step {step}")
-            if val < best["val_loss"]:
-                best = {"val_loss": val, "train_loss": train_loss, "step": step, "state": _snapshot(encoder, decoder)}
+            if val < best.val_loss:
+                best = _Best(val, train_loss, step, _snapshot(encoder, decoder))
                 evals_since_best = 0
             else:
                 evals_since_best += 1
-            row = {
+            row: dict[str, float] = {
                 "step": step, "train_loss": train_loss, "val_loss": val,
-                "best_val_loss": best["val_loss"], "lr": schedule.get_last_lr()[0],
+                "best_val_loss": best.val_loss, "lr": float(schedule.get_last_lr()[0]),
             }
             curves.append(row)
             eval_seconds += time.perf_counter() - t_eval
@@ -219,23 +229,24 @@ def run_trial(
             )
     train_seconds = time.perf_counter() - t_train
 
-    encoder.load_state_dict(best["state"]["encoder"])
-    decoder.load_state_dict(best["state"]["decoder"])
+    assert best.state is not None  # at least one evaluation ran (the last step always evaluates)
+    encoder.load_state_dict(best.state["encoder"])
+    decoder.load_state_dict(best.state["decoder"])
     t_eval = time.perf_counter()
     metrics = evaluate(encoder, decoder, data, space, spec.decoder, spec.image_size, spec.seed)
-    metrics["val_loss"] = best["val_loss"]
-    metrics["train_loss"] = best["train_loss"]
+    metrics["val_loss"] = best.val_loss
+    metrics["train_loss"] = best.train_loss
     eval_seconds += time.perf_counter() - t_eval
     weights_path = None
     if weights_dir is not None:
         path = Path(weights_dir) / "weights.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".pt.tmp")
-        torch.save(best["state"], tmp)
+        torch.save(best.state, tmp)
         os.replace(tmp, path)
         weights_path = str(path)
     return TrialResult(
-        metrics=metrics, curves=curves, steps_done=step, best_step=best["step"],
+        metrics=metrics, curves=curves, steps_done=step, best_step=best.step,
         train_seconds=train_seconds, data_seconds=data_seconds, eval_seconds=eval_seconds,
         device=str(device), weights_path=weights_path,
     )

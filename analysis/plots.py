@@ -201,7 +201,7 @@ def row_trial_fields(row: pd.Series) -> dict:
 
     from additive.spec import TrialSpec
 
-    out = {}
+    out: dict[str, object] = {}
     for f in fields(TrialSpec):
         value = row.get(f.name)
         value = value.item() if hasattr(value, "item") else value
@@ -228,6 +228,7 @@ def trial_models(row: pd.Series, storage: str):
           file=sys.stderr)
     tmp = Path(store.path(row["sweep"], "weights", "_retrained", row["trial_id"])) if store.is_local else None
     result = run_trial(spec, weights_dir=tmp)
+    assert result.weights_path is not None  # run_trial saves them when given a folder
     return spec, *load_models(spec, result.weights_path)
 
 

@@ -21,6 +21,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from typing import Any
 
 import torch
 
@@ -48,9 +49,9 @@ def _loop(spec: TrialSpec, device: torch.device, seconds: float, style: str, com
     data = make_datasets(spec.latent_space(), spec.n_train, 64, 64, 0, spec.image_size, 0, data_device)
     amp = style == "ours" and device.type == "cuda"
     if style == "ours" and device.type == "cuda":
-        enc = enc.to(memory_format=torch.channels_last)
-        dec = dec.to(memory_format=torch.channels_last)
-    model = torch.nn.Sequential(enc, dec)
+        enc = enc.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in torch's stubs
+        dec = dec.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model: Any = torch.nn.Sequential(enc, dec)
     if compile_:
         model = torch.compile(model)
 

@@ -131,7 +131,7 @@ def bench_train_step(quick: bool) -> None:
     steps = 10 if quick else 40
     for name, kw in PRESETS.items():
         for decoder in ("additive", "monolithic"):
-            spec = TrialSpec(decoder=decoder, n_train=2048, n_val=64, n_test=64, n_oos=0, **kw)
+            spec = TrialSpec.from_dict({"decoder": decoder, "n_train": 2048, "n_val": 64, "n_test": 64, "n_oos": 0, **kw})
             t_real, t_fixed = time_train_step(spec, steps)
             emit(f"train_step.{name}.{decoder}", steps * spec.batch_size / t_real, "samples/s",
                  detail=f"{kw['image_size']} px, width {kw['width']}, 1 thread")

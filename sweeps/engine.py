@@ -23,7 +23,7 @@ import yaml
 
 from additive.errors import AdxError
 from additive.spec import TrialSpec
-from sweeps.results import COUNT_METRICS, METRICS, SCHEMA_VERSION, Storage, SweepFiles, git_commit, versions
+from sweeps.results import COUNT_METRICS, METRICS, SCHEMA_VERSION, SWEEP_NAME_RE, Storage, SweepFiles, git_commit, versions
 from sweeps.search import SweepSearcher
 from sweeps.spec import ORACLE_METRICS, SweepSpec, parse_sweep_spec, spec_to_yaml
 from sweeps.trainable import CURVE_KEYS, trial_function
@@ -55,7 +55,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     # Trial output stays in the Ray logs: errors reach the rows, progress is printed here.
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
     try:
         if address:
             ray.init(address=address, **quiet)
@@ -192,6 +192,8 @@ class ResultWriter:
 
     Built lazily as a ``ray.tune.Callback`` subclass so this module imports without Ray's
     heavy pieces until a sweep runs."""
+
+    write_error: AdxError | None  # set by the instance: a write that failed (storage full or gone)
 
     def __new__(cls, *args, **kwargs):
         from ray.tune import Callback
@@ -501,12 +503,14 @@ def list_sweeps(storage: str) -> list[dict[str, Any]]:
     store = Storage(storage)
     out = []
     for name in store.list_dirs(store.root):
+        if not SWEEP_NAME_RE.match(name):  # a folder no sweep could have made
+            continue
         files = SweepFiles(store, name)
         if not files.exists():
             continue
+        planned: float
         try:
-            spec = load_stored_spec(store, name)
-            planned = spec.n_planned
+            planned = load_stored_spec(store, name).n_planned
         except AdxError:
             planned = math.nan
         out.append({"name": name, "planned": planned, "done": len(files.done_ids())})

@@ -15,6 +15,7 @@ are skipped by pyarrow datasets and by ``analysis``.
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import os
@@ -132,7 +133,7 @@ class Storage:
             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_")) and i.base_name.endswith(suffix)
         )
 
-    def list_dirs(self, path: str) -> list[str]:
+    def list_dirs(self, path: str) -> builtins.list[str]:
         if not self.is_dir(path):
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))

@@ -32,7 +32,7 @@ def study_name(sweep: str, cell: Cell, seed: int) -> str:
 def _distributions(space: dict[str, dict[str, list]]):
     import optuna.distributions as od
 
-    out = {}
+    out: dict[str, od.BaseDistribution] = {}
     for key, dist in space.items():
         kind, args = next(iter(dist.items()))
         if kind == "loguniform":
@@ -123,7 +123,7 @@ class SweepSearcher(Searcher):
                 # Trials left running by a killed driver: finish them from the rows on disk.
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
                     tid = t.user_attrs.get("trial_id")
-                    row = done_rows.get(tid)
+                    row = done_rows.get(tid) if isinstance(tid, str) else None
                     value = row.get(search.metric) if row else None
                     if row and row.get("status") == "ok" and value is not None and value == value:
                         study.tell(t.number, value)
@@ -161,7 +161,7 @@ class SweepSearcher(Searcher):
                 self.live[trial_id] = (key, trial.number)
                 params = {**self.best_params.get(cell.index, {}), **trial.params}
                 return _config(self.spec, cell, seed, params, tid, trial.number, self.weights)
-        return Searcher.FINISHED
+        return Searcher.FINISHED  # type: ignore[return-value]  # Tune's sentinel string
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.live:

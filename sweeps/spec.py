@@ -443,7 +443,7 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
                 spec.trial_spec(cell, spec.seeds[0], params)
             except SpecError as exc:
                 field_name = exc.field or ""
-                if field_name in params:
+                if field_name in params and spec.search is not None:
                     kind = next(iter(spec.search.space[field_name]))
                     path = f"search.space.{field_name}.{kind}"
                 elif field_name in grid_fields:

@@ -77,7 +77,7 @@ def trial_function(config: dict[str, Any]) -> None:
     tmp = tempfile.TemporaryDirectory(prefix="adx-weights-") if config.get("weights") else None
     try:
         result = run_trial(spec, callback=report, weights_dir=tmp.name if tmp else None)
-        if tmp is not None:
+        if tmp is not None and result.weights_path is not None:
             _save_weights(config, result.weights_path)
     except DivergedError as exc:
         final |= {"status": "diverged", "error": str(exc)}

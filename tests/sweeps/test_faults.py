@@ -41,7 +41,7 @@ def _wait_for_rows(proc: subprocess.Popen, tmp_path: Path, name: str, n: int, ti
         if len(_rows(tmp_path, name)) >= n:
             return
         if proc.poll() is not None:
-            raise AssertionError(f"the sweep ended before {n} rows: {proc.stderr.read()}")
+            raise AssertionError(f"the sweep ended before {n} rows: {proc.stderr.read() if proc.stderr else ''}")
         time.sleep(0.2)
     raise AssertionError("timed out waiting for rows")
 
