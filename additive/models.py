@@ -55,8 +55,17 @@ def _n_halvings(image_size: int) -> int:
 class MLPDeconvBody(nn.Module):
     """The paper's decoder network for one block (or for all of z)."""
 
-    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
-                 channels: int = 64, mlp_tail: str = "paper"):
+    def __init__(
+        self,
+        d_in: int,
+        out_channels: int,
+        image_size: int,
+        width: int,
+        depth: int,
+        batch_norm: bool,
+        channels: int = 64,
+        mlp_tail: str = "paper",
+    ):
         super().__init__()
         c, h = channels, max(channels // 2, 1)
         self.channels = c
@@ -77,8 +86,17 @@ class MLPDeconvBody(nn.Module):
 class BroadcastBody(nn.Module):
     """Spatial-broadcast decoder: tile z over the image, add (x, y) channels, 3x3 convs."""
 
-    def __init__(self, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
-                 channels: int = 64, mlp_tail: str = "paper"):
+    def __init__(
+        self,
+        d_in: int,
+        out_channels: int,
+        image_size: int,
+        width: int,
+        depth: int,
+        batch_norm: bool,
+        channels: int = 64,
+        mlp_tail: str = "paper",
+    ):
         super().__init__()
         self.image_size = image_size
         lin = torch.linspace(-1, 1, image_size)
@@ -102,8 +120,17 @@ class BroadcastBody(nn.Module):
         return self.net(torch.cat([tiled, coords.expand(len(z), -1, -1, -1)], dim=1))
 
 
-def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: int, depth: int, batch_norm: bool,
-              channels: int = 64, mlp_tail: str = "paper"):
+def make_body(
+    kind: str,
+    d_in: int,
+    out_channels: int,
+    image_size: int,
+    width: int,
+    depth: int,
+    batch_norm: bool,
+    channels: int = 64,
+    mlp_tail: str = "paper",
+):
     if mlp_tail not in MLP_TAILS:
         raise ValueError(f"`mlp_tail` must be one of {list(MLP_TAILS)}, but got {mlp_tail!r}")
     if kind == "mlp":
@@ -116,8 +143,18 @@ def make_body(kind: str, d_in: int, out_channels: int, image_size: int, width: i
 class AdditiveDecoder(nn.Module):
     """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
 
-    def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True, channels: int = 64, mlp_tail: str = "paper"):
+    def __init__(
+        self,
+        block_size: int,
+        n_blocks: int,
+        image_size: int,
+        width: int = 512,
+        depth: int = 5,
+        body: str = "mlp",
+        batch_norm: bool = True,
+        channels: int = 64,
+        mlp_tail: str = "paper",
+    ):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
@@ -137,8 +174,17 @@ class AdditiveDecoder(nn.Module):
 class MonolithicDecoder(nn.Module):
     """One body of all of z: the non-additive baseline."""
 
-    def __init__(self, d: int, image_size: int, width: int = 512, depth: int = 5, body: str = "mlp",
-                 batch_norm: bool = True, channels: int = 64, mlp_tail: str = "paper"):
+    def __init__(
+        self,
+        d: int,
+        image_size: int,
+        width: int = 512,
+        depth: int = 5,
+        body: str = "mlp",
+        batch_norm: bool = True,
+        channels: int = 64,
+        mlp_tail: str = "paper",
+    ):
         super().__init__()
         self.body = make_body(body, d, 3, image_size, width, depth, batch_norm, channels, mlp_tail)
 
@@ -149,8 +195,18 @@ class MonolithicDecoder(nn.Module):
 class MaskedDecoder(nn.Module):
     """Object-centric compositing: softmax over block masks and a learned background."""
 
-    def __init__(self, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True, channels: int = 64, mlp_tail: str = "paper"):
+    def __init__(
+        self,
+        block_size: int,
+        n_blocks: int,
+        image_size: int,
+        width: int = 512,
+        depth: int = 5,
+        body: str = "mlp",
+        batch_norm: bool = True,
+        channels: int = 64,
+        mlp_tail: str = "paper",
+    ):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
@@ -172,9 +228,19 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def make_decoder(kind: str, block_size: int, n_blocks: int, image_size: int, width: int = 512, depth: int = 5,
-                 body: str = "mlp", batch_norm: bool = True, match_params: bool = False,
-                 channels: int = 64, mlp_tail: str = "paper") -> nn.Module:
+def make_decoder(
+    kind: str,
+    block_size: int,
+    n_blocks: int,
+    image_size: int,
+    width: int = 512,
+    depth: int = 5,
+    body: str = "mlp",
+    batch_norm: bool = True,
+    match_params: bool = False,
+    channels: int = 64,
+    mlp_tail: str = "paper",
+) -> nn.Module:
     """Build a decoder by name. ``match_params`` widens a monolithic decoder until it has
     at least as many parameters as the additive decoder of the same width."""
     body_args = (body, batch_norm, channels, mlp_tail)
@@ -204,8 +270,16 @@ class ConvEncoder(nn.Module):
     hidden layer; ``code_batch_norm`` a BatchNorm1d on the code, as the paper's encoder
     ends (PAPER.md). ``depth`` 0 halves the image down to 4x4."""
 
-    def __init__(self, d: int, image_size: int, channels: int = 32, hidden: int = 256, depth: int = 0,
-                 batch_norm: bool = False, code_batch_norm: bool = False):
+    def __init__(
+        self,
+        d: int,
+        image_size: int,
+        channels: int = 32,
+        hidden: int = 256,
+        depth: int = 0,
+        batch_norm: bool = False,
+        code_batch_norm: bool = False,
+    ):
         super().__init__()
         max_depth = int(math.log2(image_size))
         n_down = depth or _n_halvings(image_size)
@@ -238,8 +312,7 @@ class ResNet18Encoder(nn.Module):
     ``batch_norm`` and ``code_batch_norm`` switch the head's BatchNorm layers (the ResNet
     keeps its own)."""
 
-    def __init__(self, d: int, width: int = 512, depth: int = 5, batch_norm: bool = True,
-                 code_batch_norm: bool = True):
+    def __init__(self, d: int, width: int = 512, depth: int = 5, batch_norm: bool = True, code_batch_norm: bool = True):
         super().__init__()
         try:
             from torchvision.models import resnet18
@@ -247,8 +320,7 @@ class ResNet18Encoder(nn.Module):
             from additive.errors import AdxError
 
             raise AdxError(
-                "the resnet18 encoder needs torchvision: pip install 'additive-decoders[resnet]' "
-                "(or use encoder: conv)"
+                "the resnet18 encoder needs torchvision: pip install 'additive-decoders[resnet]' (or use encoder: conv)"
             ) from exc
         net = resnet18(weights=None)
         net.fc = nn.Identity()
@@ -260,8 +332,9 @@ class ResNet18Encoder(nn.Module):
         return self.head(self.features(x))
 
 
-def make_encoder(kind: str, d: int, image_size: int, depth: int = 0, batch_norm: bool = False,
-                 code_batch_norm: bool = False) -> nn.Module:
+def make_encoder(
+    kind: str, d: int, image_size: int, depth: int = 0, batch_norm: bool = False, code_batch_norm: bool = False
+) -> nn.Module:
     if kind == "conv":
         return ConvEncoder(d, image_size, depth=depth, batch_norm=batch_norm, code_batch_norm=code_batch_norm)
     if kind == "resnet18":

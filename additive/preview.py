@@ -10,8 +10,9 @@ from additive.latents import HIGH, LOW, LatentSpace
 from additive.render import render_balls
 
 
-def preview_data(space: LatentSpace, out: str | Path, n_images: int = 16, image_size: int = 64, seed: int = 0,
-                 n_points: int = 1500) -> Path:
+def preview_data(
+    space: LatentSpace, out: str | Path, n_images: int = 16, image_size: int = 64, seed: int = 0, n_points: int = 1500
+) -> Path:
     """Write a PNG (or PDF) with a grid of sample images and, per pair of balls, a
     scatter of their heights: in-support (ID) points and OOS points of CPE(S) \\ S."""
     import matplotlib
@@ -35,8 +36,7 @@ def preview_data(space: LatentSpace, out: str | Path, n_images: int = 16, image_
     y_id, y_oos = space.heights(z), space.heights(oos)
     ax.scatter(y_id[:, 0], y_id[:, 1], s=3, alpha=0.5, label=f"ID (in S), n={len(z)}", color="tab:blue")
     if len(oos):
-        ax.scatter(y_oos[:, 0], y_oos[:, 1], s=3, alpha=0.5, label=f"OOS (CPE(S) \\ S), n={len(oos)}",
-                   color="tab:red")
+        ax.scatter(y_oos[:, 0], y_oos[:, 1], s=3, alpha=0.5, label=f"OOS (CPE(S) \\ S), n={len(oos)}", color="tab:red")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.add_patch(matplotlib.patches.Rectangle((LOW, LOW), HIGH - LOW, HIGH - LOW, fill=False, ls="--", color="grey"))
@@ -44,8 +44,10 @@ def preview_data(space: LatentSpace, out: str | Path, n_images: int = 16, image_
     ax.set_ylabel("height of ball 2, y2 (screen units)")
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8, markerscale=4)
-    title = (f"{space.dataset} latents, support {space.support}, "
-             f"{space.dependence_mechanism} dependence {space.dependence:g}")
+    title = (
+        f"{space.dataset} latents, support {space.support}, "
+        f"{space.dependence_mechanism} dependence {space.dependence:g}"
+    )
     fig.suptitle(title, fontsize=11)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

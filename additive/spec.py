@@ -43,8 +43,12 @@ class TrialSpec:
     dataset: str = _f("scalar", "scalar (ScalarLatents, one height per ball) or block (BlockLatents, x and y per ball)")
     n_objects: int = _f(2, "number of balls, i.e. of latent blocks (2-3 for scalar latents)")
     support: str = _f("l_shape", "support shape S of the training latents (see additive/latents.py)")
-    support_param: float | None = _f(None, "l_shape threshold, diagonal_band width or disconnected gap; null: the shape's default")
-    l_density: str = _f("paper", "l_shape only: paper (the authors' sampler: 1/4, 1/4, 1/2 on the L's squares) or uniform (1/3 each)")
+    support_param: float | None = _f(
+        None, "l_shape threshold, diagonal_band width or disconnected gap; null: the shape's default"
+    )
+    l_density: str = _f(
+        "paper", "l_shape only: paper (the authors' sampler: 1/4, 1/4, 1/2 on the L's squares) or uniform (1/3 each)"
+    )
     avoid_overlap: bool | None = _f(None, "reject overlapping balls; null: on for block latents")
     dependence_mechanism: str = _f("copula", "copula (Gaussian copula) or scm (the paper's SCM rule)")
     dependence: float = _f(0.0, "dependence level: copula correlation in [0, 1) or SCM probability in [0, 1]")
@@ -57,13 +61,18 @@ class TrialSpec:
     encoder: str = _f("conv", "conv (small stride-2 conv net) or resnet18 (the paper's; needs the resnet extra)")
     encoder_depth: int = _f(0, "stride-2 convolutions of the conv encoder; 0: down to 4x4 pixels")
     encoder_batch_norm: bool = _f(False, "BatchNorm after the encoder's hidden layers (the paper's ResNet head has it)")
-    code_batch_norm: bool = _f(False, "BatchNorm1d on the code, as the paper's encoder ends; in training each code then depends on its batch")
+    code_batch_norm: bool = _f(
+        False, "BatchNorm1d on the code, as the paper's encoder ends; in training each code then depends on its batch"
+    )
     decoder: str = _f("additive", "additive (one body per block, images summed), monolithic or masked")
     body: str = _f("mlp", "decoder body: mlp (the paper's MLP + transposed convs) or broadcast (spatial broadcast)")
     width: int = _f(512, "hidden width of the decoder MLP (the paper's 512)")
     depth: int = _f(5, "hidden layers of the decoder MLP (the paper's 5)")
     channels: int = _f(64, "decoder transposed-conv channels (the paper's 64)")
-    mlp_tail: str = _f("paper", "end of the decoder MLP: paper (Linear -> [BatchNorm] -> LeakyReLU before the reshape) or linear (plain Linear)")
+    mlp_tail: str = _f(
+        "paper",
+        "end of the decoder MLP: paper (Linear -> [BatchNorm] -> LeakyReLU before the reshape) or linear (plain Linear)",
+    )
     batch_norm: bool = _f(False, "BatchNorm1d in the decoder MLP (the paper's decoder has it)")
     match_params: bool = _f(False, "widen a monolithic decoder to the additive decoder's parameter count")
     # optimisation
@@ -79,7 +88,9 @@ class TrialSpec:
     lr_decay_gamma: float = _f(0.5, "step schedule: factor applied every period")
     lr_floor: float = _f(0.0, "cosine schedule: the final learning rate as a fraction of lr")
     eval_every: int = _f(500, "steps between evaluations of the validation loss")
-    bn_recalibrate: int = _f(4096, "training images to recompute BatchNorm statistics from before every evaluation; 0: off")
+    bn_recalibrate: int = _f(
+        4096, "training images to recompute BatchNorm statistics from before every evaluation; 0: off"
+    )
     patience: int = _f(0, "evaluations without improvement of the validation loss before stopping; 0: off")
     # execution
     seed: int = _f(0, "random seed of data, initialisation and batches")
@@ -93,9 +104,19 @@ class TrialSpec:
     def __post_init__(self) -> None:
         _check_types(self)
         self.latent_space()  # validates the data fields
-        _positive(self, "image_size", "n_train", "n_test", "width", "depth", "channels", "batch_size", "steps", "eval_every")
+        _positive(
+            self, "image_size", "n_train", "n_test", "width", "depth", "channels", "batch_size", "steps", "eval_every"
+        )
         _non_negative(
-            self, "n_oos", "bn_recalibrate", "patience", "seed", "threads", "lr_decay_every", "max_seconds", "max_memory_mb",
+            self,
+            "n_oos",
+            "bn_recalibrate",
+            "patience",
+            "seed",
+            "threads",
+            "lr_decay_every",
+            "max_seconds",
+            "max_memory_mb",
             "weight_decay",
         )
         if self.n_val is not None and self.n_val < 2:
@@ -114,8 +135,13 @@ class TrialSpec:
         if self.batch_size > self.n_train:
             raise must("batch_size", f"be <= n_train ({self.n_train})", self.batch_size)
         for name, allowed in (
-            ("encoder", ENCODERS), ("decoder", DECODERS), ("body", BODIES), ("lr_decay", LR_DECAYS),
-            ("accelerator", ACCELERATORS), ("fault", FAULTS), ("mlp_tail", MLP_TAILS),
+            ("encoder", ENCODERS),
+            ("decoder", DECODERS),
+            ("body", BODIES),
+            ("lr_decay", LR_DECAYS),
+            ("accelerator", ACCELERATORS),
+            ("fault", FAULTS),
+            ("mlp_tail", MLP_TAILS),
         ):
             if getattr(self, name) not in allowed:
                 raise must(name, f"be one of {list(allowed)}", getattr(self, name))
@@ -160,8 +186,13 @@ def trial_field_help(name: str) -> str:
 
 
 def _allowed_types(annotation: str) -> tuple[type, ...]:
-    table: dict[str, list[type]] = {"int": [int], "float": [float, int], "str": [str], "bool": [bool],
-                                    "None": [type(None)]}
+    table: dict[str, list[type]] = {
+        "int": [int],
+        "float": [float, int],
+        "str": [str],
+        "bool": [bool],
+        "None": [type(None)],
+    }
     kinds: list[type] = []
     for part in annotation.replace(" ", "").split("|"):
         kinds += table[part]

@@ -72,11 +72,25 @@ def seed_everything(seed: int) -> None:
 def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
     space = spec.latent_space()
     encoder = make_encoder(
-        spec.encoder, space.d, spec.image_size, spec.encoder_depth, spec.encoder_batch_norm, spec.code_batch_norm,
+        spec.encoder,
+        space.d,
+        spec.image_size,
+        spec.encoder_depth,
+        spec.encoder_batch_norm,
+        spec.code_batch_norm,
     ).to(device)
     decoder = make_decoder(
-        spec.decoder, space.block_size, space.n_objects, spec.image_size, spec.width, spec.depth,
-        spec.body, spec.batch_norm, spec.match_params, spec.channels, spec.mlp_tail,
+        spec.decoder,
+        space.block_size,
+        space.n_objects,
+        spec.image_size,
+        spec.width,
+        spec.depth,
+        spec.body,
+        spec.batch_norm,
+        spec.match_params,
+        spec.channels,
+        spec.mlp_tail,
     ).to(device)
     return encoder, decoder
 
@@ -209,8 +223,11 @@ def run_trial(
             else:
                 evals_since_best += 1
             row: dict[str, float] = {
-                "step": step, "train_loss": train_loss, "val_loss": val,
-                "best_val_loss": best.val_loss, "lr": float(schedule.get_last_lr()[0]),
+                "step": step,
+                "train_loss": train_loss,
+                "val_loss": val,
+                "best_val_loss": best.val_loss,
+                "lr": float(schedule.get_last_lr()[0]),
             }
             curves.append(row)
             eval_seconds += time.perf_counter() - t_eval
@@ -246,9 +263,15 @@ def run_trial(
         os.replace(tmp, path)
         weights_path = str(path)
     return TrialResult(
-        metrics=metrics, curves=curves, steps_done=step, best_step=best.step,
-        train_seconds=train_seconds, data_seconds=data_seconds, eval_seconds=eval_seconds,
-        device=str(device), weights_path=weights_path,
+        metrics=metrics,
+        curves=curves,
+        steps_done=step,
+        best_step=best.step,
+        train_seconds=train_seconds,
+        data_seconds=data_seconds,
+        eval_seconds=eval_seconds,
+        device=str(device),
+        weights_path=weights_path,
     )
 
 
@@ -286,4 +309,3 @@ def _inject(fault: str) -> None:
         raise RuntimeError("injected fault: the trial raised")
     if fault == "crash":
         os._exit(3)  # the worker process dies, as on a segfault or an OOM kill
-

@@ -23,10 +23,17 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
 
     q = sub.add_parser("query", help="trial rows, filtered")
     common(q)
-    q.add_argument("--where", default=None, help="a row filter, e.g. \"decoder == 'additive' and lms_id > 90\" "
-                   "(columns, constants, comparisons, in [...], is None, and/or/not)")
-    q.add_argument("--columns", default=None,
-                   help="comma-separated columns, or 'all' (default: identity, varying conditions and metrics)")
+    q.add_argument(
+        "--where",
+        default=None,
+        help="a row filter, e.g. \"decoder == 'additive' and lms_id > 90\" "
+        "(columns, constants, comparisons, in [...], is None, and/or/not)",
+    )
+    q.add_argument(
+        "--columns",
+        default=None,
+        help="comma-separated columns, or 'all' (default: identity, varying conditions and metrics)",
+    )
     q.add_argument("--format", default="table", choices=QUERY_FORMATS)
     q.add_argument("--out", default=None, help="output file (required for parquet)")
 

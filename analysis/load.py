@@ -91,8 +91,9 @@ def _check_sweeps(store: Storage, names: list[str]) -> None:
             raise AdxError(f"no sweep named {name!r} in {store.uri}{hint}")
 
 
-def load_trials(names: str | list[str], storage: str = "results", where: str | None = None,
-                strict: bool = False) -> pd.DataFrame:
+def load_trials(
+    names: str | list[str], storage: str = "results", where: str | None = None, strict: bool = False
+) -> pd.DataFrame:
     """One row per trial of the named sweeps (columns: ``sweeps.results.TRIAL_SCHEMA``).
 
     ``where`` is a filter, e.g. ``"decoder == 'additive' and status == 'ok'"`` (column
@@ -108,7 +109,9 @@ def load_trials(names: str | list[str], storage: str = "results", where: str | N
     if len(newer) and newer.max() > SCHEMA_VERSION:
         warnings.warn(
             f"results written with schema version {int(newer.max())}, newer than this tool's {SCHEMA_VERSION}: "
-            "unknown columns are ignored", ResultsWarning, stacklevel=2,
+            "unknown columns are ignored",
+            ResultsWarning,
+            stacklevel=2,
         )
     return query(df, where)
 
@@ -127,8 +130,11 @@ def default_columns(df: pd.DataFrame) -> list[str]:
     conditions that vary among the rows, and the headline metrics."""
     from analysis.tables import CONDITION
 
-    ident = ["sweep", "trial_id", "decoder", "seed", "status"] if df["sweep"].nunique() > 1 else [
-        "trial_id", "decoder", "seed", "status"]
+    ident = (
+        ["sweep", "trial_id", "decoder", "seed", "status"]
+        if df["sweep"].nunique() > 1
+        else ["trial_id", "decoder", "seed", "status"]
+    )
     varying = [c for c in CONDITION if c in df and df[c].nunique(dropna=False) > 1]
     metrics = ["lms_id", "rmse_id", "rmse_ood", "rmse_recombine", "val_loss"]
     return list(dict.fromkeys(ident + varying + metrics))

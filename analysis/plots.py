@@ -38,10 +38,18 @@ def _plt():
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover
         raise AdxError("plots need matplotlib: pip install matplotlib") from None
-    plt.rcParams.update({
-        "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8,
-        "xtick.labelsize": 8, "ytick.labelsize": 8, "figure.dpi": 150, "savefig.bbox": "tight",
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 9,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "xtick.labelsize": 8,
+            "ytick.labelsize": 8,
+            "figure.dpi": 150,
+            "savefig.bbox": "tight",
+        }
+    )
     return plt
 
 
@@ -83,11 +91,17 @@ def dependence_figure(df: pd.DataFrame):
     for j, (support, mech) in enumerate(panels):
         sub = ok[(ok["support"] == support) & (ok["dependence_mechanism"] == mech)]
         for decoder, g in sub.groupby("decoder"):
-            stats = g.groupby("dependence").agg(
-                lms=("lms_id", "mean"), lms_sem=("lms_id", "sem"),
-                rmse=("rmse_ood", "mean"), rmse_sem=("rmse_ood", "sem"),
-                x=("realised_dependence" if realised else "dependence", "mean"),
-            ).reset_index()
+            stats = (
+                g.groupby("dependence")
+                .agg(
+                    lms=("lms_id", "mean"),
+                    lms_sem=("lms_id", "sem"),
+                    rmse=("rmse_ood", "mean"),
+                    rmse_sem=("rmse_ood", "sem"),
+                    x=("realised_dependence" if realised else "dependence", "mean"),
+                )
+                .reset_index()
+            )
             kw = {"color": _colour(decoder), "marker": "o", "ms": 3, "capsize": 2, "label": decoder}
             axes[0, j].errorbar(stats["x"], stats["lms"], yerr=stats["lms_sem"], **kw)
             axes[1, j].errorbar(stats["x"], stats["rmse"], yerr=stats["rmse_sem"], **kw)
@@ -126,19 +140,27 @@ def support_figure(df: pd.DataFrame):
                 values = (g[col].dropna() ** 2).to_numpy()
                 pos = i + (2 * k + s - len(decoders) + 0.5) * width
                 if len(values):
-                    bp = axes[0].boxplot(values, positions=[pos], widths=width * 0.9, patch_artist=True,
-                                         showfliers=False)
+                    bp = axes[0].boxplot(
+                        values, positions=[pos], widths=width * 0.9, patch_artist=True, showfliers=False
+                    )
                     bp["boxes"][0].set(facecolor=_colour(decoder), alpha=0.35, hatch=hatch)
-                    axes[0].scatter(pos + rng.uniform(-width / 4, width / 4, len(values)), values, s=6,
-                                    color=_colour(decoder), zorder=3)
+                    axes[0].scatter(
+                        pos + rng.uniform(-width / 4, width / 4, len(values)),
+                        values,
+                        s=6,
+                        color=_colour(decoder),
+                        zorder=3,
+                    )
             values = g["lms_id"].dropna().to_numpy()
             pos = i + (k - (len(decoders) - 1) / 2) * 0.8 / len(decoders)
             if len(values):
-                bp = axes[1].boxplot(values, positions=[pos], widths=0.6 / len(decoders), patch_artist=True,
-                                     showfliers=False)
+                bp = axes[1].boxplot(
+                    values, positions=[pos], widths=0.6 / len(decoders), patch_artist=True, showfliers=False
+                )
                 bp["boxes"][0].set(facecolor=_colour(decoder), alpha=0.35)
-                axes[1].scatter(pos + rng.uniform(-0.05, 0.05, len(values)), values, s=6, color=_colour(decoder),
-                                zorder=3)
+                axes[1].scatter(
+                    pos + rng.uniform(-0.05, 0.05, len(values)), values, s=6, color=_colour(decoder), zorder=3
+                )
         positions.append(i)
         labels.append(support)
     axes[0].set_yscale("log")
@@ -224,8 +246,10 @@ def trial_models(row: pd.Series, storage: str):
     path = SweepFiles(store, row["sweep"]).weights_path(row["trial_id"])
     if store.is_local and Path(path).exists():
         return spec, *load_models(spec, path)
-    print(f"note: no saved weights for {row['trial_id']}; retraining it from its row ({spec.steps} steps)",
-          file=sys.stderr)
+    print(
+        f"note: no saved weights for {row['trial_id']}; retraining it from its row ({spec.steps} steps)",
+        file=sys.stderr,
+    )
     tmp = Path(store.path(row["sweep"], "weights", "_retrained", row["trial_id"])) if store.is_local else None
     result = run_trial(spec, weights_dir=tmp)
     assert result.weights_path is not None  # run_trial saves them when given a folder
@@ -258,8 +282,14 @@ def extrapolation_figure(row: pd.Series, storage: str, n: int = 7):
     # picture tests the decoder's extrapolation, not the encoder's.
     z_test = space.sample(1000, 1)
     z_fit = space.sample(2000, 2)
-    _, matched = lms(space, spec.decoder, z_fit, encode(encoder, render_balls(z_fit, space, spec.image_size)),
-                     z_test, encode(encoder, render_balls(z_test, space, spec.image_size)))
+    _, matched = lms(
+        space,
+        spec.decoder,
+        z_fit,
+        encode(encoder, render_balls(z_fit, space, spec.image_size)),
+        z_test,
+        encode(encoder, render_balls(z_test, space, spec.image_size)),
+    )
     codes, found = recombined_codes(encoder, space, zs.astype(np.float32), z_ref, matched, spec.image_size)
     with torch.no_grad():
         recon = decoder(torch.as_tensor(codes)).clamp(0, 1).permute(0, 2, 3, 1).numpy()
@@ -281,8 +311,9 @@ def extrapolation_figure(row: pd.Series, storage: str, n: int = 7):
         axes[i, n].axis("off")
     axes[0, n // 2].set_title("ground truth", fontsize=8)
     axes[0, n + 1 + n // 2].set_title(f"{row['decoder']} decoder ({row['trial_id']})", fontsize=8)
-    fig.suptitle("y1 left to right, y2 bottom to top; green frame: in support S, red: outside S (OOS)",
-                 fontsize=8, y=0.02)
+    fig.suptitle(
+        "y1 left to right, y2 bottom to top; green frame: in support S, red: outside S (OOS)", fontsize=8, y=0.02
+    )
     return fig
 
 
@@ -316,8 +347,9 @@ def traversal_figure(row: pd.Series, storage: str, n: int = 60):
     return fig
 
 
-def make_plots(names: list[str], storage: str, kind: str, out: str, trial: str | None = None,
-               strict: bool = False) -> list[Path]:
+def make_plots(
+    names: list[str], storage: str, kind: str, out: str, trial: str | None = None, strict: bool = False
+) -> list[Path]:
     from analysis.load import load_curves, load_trials
 
     if kind not in KINDS:

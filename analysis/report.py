@@ -67,31 +67,43 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
         raise AdxError(f"no trials in {', '.join(names)} yet")
     store = Storage(storage)
     title = ", ".join(names)
-    parts = [f"<h1>Additive decoders: {html.escape(title)}</h1>",
-             f"<p class='note'>{len(df)} trials from {html.escape(store.uri)}; generated {pd.Timestamp.now():%Y-%m-%d %H:%M}"
-             "</p>"]
+    parts = [
+        f"<h1>Additive decoders: {html.escape(title)}</h1>",
+        f"<p class='note'>{len(df)} trials from {html.escape(store.uri)}; generated {pd.Timestamp.now():%Y-%m-%d %H:%M}"
+        "</p>",
+    ]
 
     if skipped:
-        parts.append("<h2>Skipped files</h2><p class='note'>These results files could not be read and are not in "
-                     "any table or plot below:</p><ul>"
-                     + "".join(f"<li>{html.escape(m)}</li>" for m in skipped) + "</ul>")
+        parts.append(
+            "<h2>Skipped files</h2><p class='note'>These results files could not be read and are not in "
+            "any table or plot below:</p><ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in skipped) + "</ul>"
+        )
     counts = df.groupby(["sweep", "status"]).size().unstack(fill_value=0).reset_index()
     counts.columns.name = None
     parts += ["<h2>Trials by status</h2>", _table_html(counts)]
     bad = df[df["status"] != "ok"]
     if not bad.empty:
-        parts.append("<details><summary>Errors of trials that did not finish</summary>"
-                     + _table_html(bad[["sweep", "trial_id", "cell", "status", "error"]]) + "</details>")
+        parts.append(
+            "<details><summary>Errors of trials that did not finish</summary>"
+            + _table_html(bad[["sweep", "trial_id", "cell", "status", "error"]])
+            + "</details>"
+        )
 
     table, note = results_table(df)
     wide = _by_decoder(table).to_html(index=False, escape=True, border=0, na_rep="–")
-    parts += ["<h2>Identifiability and extrapolation</h2>", f"<div class='scroll'>{wide}</div>",
-              f"<p class='note'>{html.escape(note)}</p>"]
+    parts += [
+        "<h2>Identifiability and extrapolation</h2>",
+        f"<div class='scroll'>{wide}</div>",
+        f"<p class='note'>{html.escape(note)}</p>",
+    ]
     comparison = paired_comparison(df)
     if not comparison.empty:
-        parts += ["<h2>Additive minus monolithic (paired over seeds)</h2>", _table_html(comparison),
-                  "<p class='note'>LMS higher is better; RMSE lower is better. 95% t interval and paired t-test "
-                  "over seeds matched within each condition.</p>"]
+        parts += [
+            "<h2>Additive minus monolithic (paired over seeds)</h2>",
+            _table_html(comparison),
+            "<p class='note'>LMS higher is better; RMSE lower is better. 95% t interval and paired t-test "
+            "over seeds matched within each condition.</p>",
+        ]
 
     parts.append("<h2>Plots</h2>")
     with warnings.catch_warnings():
@@ -102,8 +114,10 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
         try:
             row = pick_trial(df, None)
             if store.is_local and Path(SweepFiles(store, row["sweep"]).weights_path(row["trial_id"])).exists():
-                parts += [f"<h3>Extrapolation of {html.escape(row['trial_id'])}</h3>",
-                          _img(extrapolation_figure(row, storage))]
+                parts += [
+                    f"<h3>Extrapolation of {html.escape(row['trial_id'])}</h3>",
+                    _img(extrapolation_figure(row, storage)),
+                ]
         except AdxError:
             pass
 
@@ -113,9 +127,12 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
         if files.exists():
             parts.append(f"<h3>{html.escape(name)}</h3><pre>{html.escape(store.read_text(files.spec_path))}</pre>")
 
-    page = ("<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>Additive decoders: {html.escape(title)}</title><style>{_CSS}</style></head><body>"
-            + "\n".join(parts) + "</body></html>")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Additive decoders: {html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>"
+    )
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

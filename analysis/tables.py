@@ -99,7 +99,9 @@ def _cell(mean: float, sem: float, rmse: bool) -> str:
 
 def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Table 1 layout: one row per condition, columns per decoder and metric."""
-    values = {c for c in summary.columns if c.endswith(("_mean", "_sem")) or c in ("n_seeds", "n_not_ok", "n_identified")}
+    values = {
+        c for c in summary.columns if c.endswith(("_mean", "_sem")) or c in ("n_seeds", "n_not_ok", "n_identified")
+    }
     cond = [c for c in summary.columns if c not in values and c != "decoder"]
     rows = []
     for key, g in summary.groupby(cond, dropna=False, sort=True):
@@ -116,8 +118,13 @@ def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paired_comparison(df: pd.DataFrame, by: list[str] | None = None, a: str = "additive", b: str = "monolithic",
-                      metrics: tuple[str, ...] = ("lms_id", "rmse_ood", "rmse_recombine")) -> pd.DataFrame:
+def paired_comparison(
+    df: pd.DataFrame,
+    by: list[str] | None = None,
+    a: str = "additive",
+    b: str = "monolithic",
+    metrics: tuple[str, ...] = ("lms_id", "rmse_ood", "rmse_recombine"),
+) -> pd.DataFrame:
     """Per condition, ``a`` minus ``b`` over seeds matched between the two decoders:
     mean difference, 95% confidence interval (t) and the paired t-test p-value."""
     df = select_models(df)
@@ -170,7 +177,8 @@ def format_results_table(table: pd.DataFrame, fmt: str, width: int | None = None
     for _, row in table.iterrows():
         title = ", ".join(f"{c}={row[c]}" for c in conditions) or "all trials"
         body = pd.DataFrame(
-            {d: [_plain(row.get(f"{d} {m}")) for m in measures] for d in decoders}, index=measures,
+            {d: [_plain(row.get(f"{d} {m}")) for m in measures] for d in decoders},
+            index=measures,
         )
         with pd.option_context("display.max_columns", None, "display.width", width):
             blocks.append(_clip(title, width) + "\n" + body.to_string(line_width=width))
@@ -223,8 +231,10 @@ def results_table(df: pd.DataFrame, by: list[str] | None = None) -> tuple[pd.Dat
         note += " Hyperparameters searched: each (cell, seed) is its trial with the lowest validation loss."
     if "oracle_selection" in df and df["oracle_selection"].fillna(False).astype(bool).any():
         metrics = sorted(df.loc[df["oracle_selection"].fillna(False).astype(bool), "selected_by"].dropna().unique())
-        note += (f" ORACLE: the search selected on {', '.join(metrics)}, which needs ground truth "
-                 "(oracle_selection: true); these numbers are not a model selection.")
+        note += (
+            f" ORACLE: the search selected on {', '.join(metrics)}, which needs ground truth "
+            "(oracle_selection: true); these numbers are not a model selection."
+        )
     return wide_table(summary), note
 
 

@@ -18,24 +18,34 @@ import pandas as pd
 from additive.errors import AdxError
 
 _COMPARE = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
 }
 _ARITH = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
 _WHAT = {
-    ast.Call: "a function call", ast.Attribute: "an attribute", ast.Subscript: "a subscript",
-    ast.Lambda: "a lambda", ast.NamedExpr: "an assignment",
+    ast.Call: "a function call",
+    ast.Attribute: "an attribute",
+    ast.Subscript: "a subscript",
+    ast.Lambda: "a lambda",
+    ast.NamedExpr: "an assignment",
 }
 
 
 def _refuse(where: str, node: ast.AST | None, why: str | None = None) -> AdxError:
     what = why or _WHAT.get(type(node), f"{type(node).__name__}")
     return AdxError(
-        f"--where: must be a filter of column names, constants, comparisons and and/or/not, "
-        f"but got {what} in {where!r}"
+        f"--where: must be a filter of column names, constants, comparisons and and/or/not, but got {what} in {where!r}"
     )
 
 

@@ -34,10 +34,21 @@ from additive.train import build_models  # noqa: E402
 
 def _spec(dry: bool) -> TrialSpec:
     if dry:
-        return TrialSpec(image_size=16, width=32, depth=1, channels=8, n_train=512, n_val=64, n_test=64, n_oos=0,
-                         batch_size=32)
-    return TrialSpec(image_size=64, width=512, depth=5, channels=64, n_train=20000, n_val=64, n_test=64, n_oos=0,
-                     batch_size=64, encoder=os.environ.get("ADX_BENCH_ENCODER", "conv"))
+        return TrialSpec(
+            image_size=16, width=32, depth=1, channels=8, n_train=512, n_val=64, n_test=64, n_oos=0, batch_size=32
+        )
+    return TrialSpec(
+        image_size=64,
+        width=512,
+        depth=5,
+        channels=64,
+        n_train=20000,
+        n_val=64,
+        n_test=64,
+        n_oos=0,
+        batch_size=64,
+        encoder=os.environ.get("ADX_BENCH_ENCODER", "conv"),
+    )
 
 
 def _loop(spec: TrialSpec, device: torch.device, seconds: float, style: str, compile_: bool = False) -> float:
@@ -79,6 +90,7 @@ def _loop(spec: TrialSpec, device: torch.device, seconds: float, style: str, com
                 for x in loader:
                     yield x.to(device, non_blocking=True)
     else:
+
         def batches():
             while True:
                 idx = torch.randint(0, spec.n_train, (spec.batch_size,), device=device)
@@ -120,8 +132,10 @@ def main() -> None:
     spec = _spec(dry)
 
     def emit(name, value, **extra):
-        print(json.dumps({"name": name, "value": round(value, 1), "unit": "samples/s", "device": card, **extra}),
-              flush=True)
+        print(
+            json.dumps({"name": name, "value": round(value, 1), "unit": "samples/s", "device": card, **extra}),
+            flush=True,
+        )
 
     base = _loop(spec, device, seconds, "paper")
     emit("paper_style", base, detail="per-item DataLoader, fp32, one trial")

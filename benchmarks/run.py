@@ -79,7 +79,14 @@ def bench_render(quick: bool) -> None:
     torch.set_num_threads(1)
     ours = _best_of(lambda: render_balls(z, space, 64))
     base = _best_of(lambda: render_loop(z[: n // 4], space, 64), repeat=1) * 4
-    emit("render", n / ours, "images/s", baseline=n / base, ratio=base / ours, detail="64 px, 1 thread, vs numpy per-image loop")
+    emit(
+        "render",
+        n / ours,
+        "images/s",
+        baseline=n / base,
+        ratio=base / ours,
+        detail="64 px, 1 thread, vs numpy per-image loop",
+    )
     try:
         import pygame  # noqa: F401
     except ImportError:
@@ -131,12 +138,22 @@ def bench_train_step(quick: bool) -> None:
     steps = 10 if quick else 40
     for name, kw in PRESETS.items():
         for decoder in ("additive", "monolithic"):
-            spec = TrialSpec.from_dict({"decoder": decoder, "n_train": 2048, "n_val": 64, "n_test": 64, "n_oos": 0, **kw})
+            spec = TrialSpec.from_dict(
+                {"decoder": decoder, "n_train": 2048, "n_val": 64, "n_test": 64, "n_oos": 0, **kw}
+            )
             t_real, t_fixed = time_train_step(spec, steps)
-            emit(f"train_step.{name}.{decoder}", steps * spec.batch_size / t_real, "samples/s",
-                 detail=f"{kw['image_size']} px, width {kw['width']}, 1 thread")
-            emit(f"data_share.{name}.{decoder}", max(t_real - t_fixed, 0.0) / t_real, "fraction of step time",
-                 detail="(real batches - fixed batch) / real batches")
+            emit(
+                f"train_step.{name}.{decoder}",
+                steps * spec.batch_size / t_real,
+                "samples/s",
+                detail=f"{kw['image_size']} px, width {kw['width']}, 1 thread",
+            )
+            emit(
+                f"data_share.{name}.{decoder}",
+                max(t_real - t_fixed, 0.0) / t_real,
+                "fraction of step time",
+                detail="(real batches - fixed batch) / real batches",
+            )
 
 
 # ----- sweeps -----------------------------------------------------------------------------
@@ -164,13 +181,28 @@ def bench_sweeps(quick: bool) -> None:
     init_ray(None)
     emit("ray_start", time.perf_counter() - t, "s", detail="embedded local Ray, once per sweep")
     n = 48 if quick else 96  # the fixed start cost (workers importing torch) amortised
-    tiny = {"image_size": 8, "n_train": 64, "n_val": 16, "n_test": 16, "n_oos": 16, "width": 8, "depth": 1,
-            "channels": 8, "batch_size": 16, "steps": 1, "eval_every": 1}
+    tiny = {
+        "image_size": 8,
+        "n_train": 64,
+        "n_val": 16,
+        "n_test": 16,
+        "n_oos": 16,
+        "width": 8,
+        "depth": 1,
+        "channels": 8,
+        "batch_size": 16,
+        "steps": 1,
+        "eval_every": 1,
+    }
     raw = {"name": "overhead", "fixed": tiny, "grid": {"decoder": ["additive"]}, "seeds": n}
     wall, df = _sweep(raw, tmp)
     compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
-    emit("trial_overhead", (wall * cores - compute) / n, "s/trial",
-         detail=f"{n} trials of 1 step on {cores} cores: (wall x cores - compute) / trials")
+    emit(
+        "trial_overhead",
+        (wall * cores - compute) / n,
+        "s/trial",
+        detail=f"{n} trials of 1 step on {cores} cores: (wall x cores - compute) / trials",
+    )
     from sweeps.spec import load_sweep_spec
 
     presets = ["smoke"] if quick else ["smoke", "mini"]
@@ -178,8 +210,12 @@ def bench_sweeps(quick: bool) -> None:
         spec = load_sweep_spec(os.path.join(os.path.dirname(__file__), "..", "sweeps", "specs", f"{preset}.yaml"))
         wall, df = _sweep(spec.raw | {"name": f"{preset}-bench", "save_weights": False}, tmp)
         compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
-        emit(f"utilisation.{preset}", compute / (wall * cores), "fraction",
-             detail=f"sum of trial compute / (wall {wall:.1f} s x {cores} cores), {len(df)} trials")
+        emit(
+            f"utilisation.{preset}",
+            compute / (wall * cores),
+            "fraction",
+            detail=f"sum of trial compute / (wall {wall:.1f} s x {cores} cores), {len(df)} trials",
+        )
     ray.shutdown()
 
 
@@ -190,8 +226,10 @@ def bench_metrics(quick: bool) -> None:
     rng = np.random.default_rng(0)
     n = 10000
     z_train, z_test = rng.uniform(size=(n, 4)), rng.uniform(size=(n, 4))
-    t = _best_of(lambda: lms_tree(z_train, z_train[:, [0, 2, 1, 3]], z_test, z_test[:, [0, 2, 1, 3]], 2,
-                                  search_partitions=True), 1 if quick else 3)
+    t = _best_of(
+        lambda: lms_tree(z_train, z_train[:, [0, 2, 1, 3]], z_test, z_test[:, [0, 2, 1, 3]], 2, search_partitions=True),
+        1 if quick else 3,
+    )
     emit("metrics.lms_tree_partitions", t, "s", detail="10,000 train + 10,000 test samples, d=4, blocks of 2")
 
 
@@ -225,8 +263,13 @@ def bench_analysis(quick: bool) -> None:
     emit("analysis.table_100k", t, "s", detail="100,000 synthetic rows, 120 conditions x 3 decoders")
 
 
-BENCHES = {"render": bench_render, "train_step": bench_train_step, "metrics": bench_metrics,
-           "analysis": bench_analysis, "sweeps": bench_sweeps}
+BENCHES = {
+    "render": bench_render,
+    "train_step": bench_train_step,
+    "metrics": bench_metrics,
+    "analysis": bench_analysis,
+    "sweeps": bench_sweeps,
+}
 
 
 def main() -> None:
@@ -235,8 +278,16 @@ def main() -> None:
     p.add_argument("--only", default=None, help=f"comma-separated subset of {list(BENCHES)}")
     args = p.parse_args()
     chosen = args.only.split(",") if args.only else list(BENCHES)
-    print(json.dumps({"name": "machine", "value": os.cpu_count(), "unit": "cores",
-                      "detail": f"{platform.processor() or platform.machine()}, torch {torch.__version__}"}))
+    print(
+        json.dumps(
+            {
+                "name": "machine",
+                "value": os.cpu_count(),
+                "unit": "cores",
+                "detail": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+            }
+        )
+    )
     for name in chosen:
         if name not in BENCHES:
             raise SystemExit(f"unknown benchmark {name!r}; choose from {list(BENCHES)}")

@@ -7,8 +7,18 @@ from sweeps.results import METRICS, SCHEMA_VERSION, STATUSES, Storage, SweepFile
 from sweeps.spec import SweepSpec, SweepSpecError, load_sweep_spec, parse_sweep_spec
 
 __all__ = [
-    "METRICS", "SCHEMA_VERSION", "STATUSES", "Storage", "SweepFiles", "SweepSpec", "SweepSpecError",
-    "load_sweep_spec", "parse_sweep_spec", "run_sweep", "sweep_status", "list_sweeps",
+    "METRICS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "Storage",
+    "SweepFiles",
+    "SweepSpec",
+    "SweepSpecError",
+    "load_sweep_spec",
+    "parse_sweep_spec",
+    "run_sweep",
+    "sweep_status",
+    "list_sweeps",
 ]
 
 

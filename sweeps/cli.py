@@ -47,18 +47,26 @@ def _parser() -> argparse.ArgumentParser:
 
     # sweep
     sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
-        dest="cmd", metavar="{run,resume,status,list}")
+        dest="cmd", metavar="{run,resume,status,list}"
+    )
     sweep.required = True
     run = sweep.add_parser("run", help="run a sweep spec (YAML)")
     run.add_argument("spec")
     _storage(run)
     run.add_argument("--name", default=None, help="sweep name (default: the spec's `name`)")
     run.add_argument("--address", default=None, help="join a Ray cluster: auto, ray://HOST:10001 or HOST:PORT")
-    run.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
-                     help="override a spec key, e.g. --set fixed.steps=2000 --set seeds=5")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a spec key, e.g. --set fixed.steps=2000 --set seeds=5",
+    )
     run.add_argument("--resume", action="store_true", help="finish an existing sweep of that name")
     run.add_argument("--overwrite", action="store_true", help="delete an existing sweep of that name first")
-    run.add_argument("--optuna-storage", default=None, help="RDB URL of the Optuna studies (default: SQLite in the sweep)")
+    run.add_argument(
+        "--optuna-storage", default=None, help="RDB URL of the Optuna studies (default: SQLite in the sweep)"
+    )
     run.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
     run.add_argument("--no-table", action="store_true", help="do not print the results table at the end")
     res = sweep.add_parser("resume", help="finish an interrupted sweep")
@@ -105,8 +113,12 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         from additive.preview import preview_data
 
         space = LatentSpace(
-            dataset=args.dataset, n_objects=args.n_objects, support=args.support, support_param=args.support_param,
-            dependence_mechanism=args.dependence_mechanism, dependence=args.dependence,
+            dataset=args.dataset,
+            n_objects=args.n_objects,
+            support=args.support,
+            support_param=args.support_param,
+            dependence_mechanism=args.dependence_mechanism,
+            dependence=args.dependence,
         )
         print(preview_data(space, args.out, image_size=args.image_size, seed=args.seed))
         return 0
@@ -137,9 +149,13 @@ def _trial(args: argparse.Namespace) -> int:
         key, text = item.split("=", 1)
         values[key.strip()] = yaml.safe_load(text)
     spec = TrialSpec.from_dict(values)
-    result = run_trial(spec, callback=lambda s, m: print(
-        f"step {s}: train_loss {m['train_loss']:.5f} val_loss {m['val_loss']:.5f}", file=sys.stderr, flush=True),
-        weights_dir=args.weights)
+    result = run_trial(
+        spec,
+        callback=lambda s, m: print(
+            f"step {s}: train_loss {m['train_loss']:.5f} val_loss {m['val_loss']:.5f}", file=sys.stderr, flush=True
+        ),
+        weights_dir=args.weights,
+    )
     print(json.dumps({**result.metrics, "steps_done": result.steps_done, "train_seconds": result.train_seconds}))
     return 0
 
@@ -173,15 +189,25 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.cmd == "run":
         spec = load_sweep_spec(args.spec, args.set, args.name)
         summary = engine.run_sweep(
-            spec, args.storage, args.address, resume=args.resume, overwrite=args.overwrite,
-            optuna_storage=args.optuna_storage, num_cpus=args.num_cpus,
+            spec,
+            args.storage,
+            args.address,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            optuna_storage=args.optuna_storage,
+            num_cpus=args.num_cpus,
         )
     else:
         from sweeps.results import Storage
 
         spec = engine.load_stored_spec(Storage(args.storage), args.name)
         summary = engine.run_sweep(
-            spec, args.storage, args.address, resume=True, optuna_storage=args.optuna_storage, num_cpus=args.num_cpus,
+            spec,
+            args.storage,
+            args.address,
+            resume=True,
+            optuna_storage=args.optuna_storage,
+            num_cpus=args.num_cpus,
         )
     if not summary.complete:
         return 130

@@ -23,7 +23,16 @@ import yaml
 
 from additive.errors import AdxError
 from additive.spec import TrialSpec
-from sweeps.results import COUNT_METRICS, METRICS, SCHEMA_VERSION, SWEEP_NAME_RE, Storage, SweepFiles, git_commit, versions
+from sweeps.results import (
+    COUNT_METRICS,
+    METRICS,
+    SCHEMA_VERSION,
+    SWEEP_NAME_RE,
+    Storage,
+    SweepFiles,
+    git_commit,
+    versions,
+)
 from sweeps.search import SweepSearcher
 from sweeps.spec import ORACLE_METRICS, SweepSpec, parse_sweep_spec, spec_to_yaml
 from sweeps.trainable import CURVE_KEYS, trial_function
@@ -332,9 +341,11 @@ def resolve_from_best(spec: SweepSpec, storage: Storage) -> dict[int, dict[str, 
         )
     metric, sign = old.search.metric, (1 if old.search.mode == "min" else -1)
     rows = [r for r in earlier.read_trials() if r["status"] == "ok" and r.get(metric) is not None]
-    keys = list(spec.from_best.match) if spec.from_best.match is not None else [
-        f for f in {f for values in old.grid.values() for v in values for f in v} if not f.startswith("__")
-    ]
+    keys = (
+        list(spec.from_best.match)
+        if spec.from_best.match is not None
+        else [f for f in {f for values in old.grid.values() for v in values for f in v} if not f.startswith("__")]
+    )
     out: dict[int, dict[str, Any]] = {}
     for cell in spec.cells():
         target = spec.trial_spec(cell, spec.seeds[0]).to_dict()
@@ -413,8 +424,11 @@ def run_sweep(
         if new_sweep:  # only once the sweep can start: a launch that fails leaves nothing to block a rerun
             store.write_bytes(files.spec_path, spec_to_yaml(spec).encode())
         if out:
-            print(f"[{spec.name}] {searcher.n_todo} trials to run ({len(done)} already done), "
-                  f"results in {files.dir}", file=out, flush=True)
+            print(
+                f"[{spec.name}] {searcher.n_todo} trials to run ({len(done)} already done), results in {files.dir}",
+                file=out,
+                flush=True,
+            )
         static = {"git_commit": git_commit(), "versions": versions()}
         writer = ResultWriter(files, progress, static)
         try:
@@ -429,8 +443,12 @@ def run_sweep(
         if out:
             print(progress.line(), file=out, flush=True)
             if not summary.complete:
-                print(f"[{spec.name}] stopped with {sum(summary.counts.values())} of {total} trials done; "
-                      f"finish with: adx sweep resume {spec.name} --storage {store.uri}", file=out, flush=True)
+                print(
+                    f"[{spec.name}] stopped with {sum(summary.counts.values())} of {total} trials done; "
+                    f"finish with: adx sweep resume {spec.name} --storage {store.uri}",
+                    file=out,
+                    flush=True,
+                )
         return summary
 
 
@@ -442,22 +460,32 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
     if spec.scheduler:
         steps = max(spec.trial_spec(cell, spec.seeds[0]).steps for cell in spec.cells())
         scheduler = ASHAScheduler(
-            time_attr="step", max_t=max(steps, spec.scheduler["grace_steps"] + 1),
-            grace_period=spec.scheduler["grace_steps"], reduction_factor=spec.scheduler["reduction_factor"],
+            time_attr="step",
+            max_t=max(steps, spec.scheduler["grace_steps"] + 1),
+            grace_period=spec.scheduler["grace_steps"],
+            reduction_factor=spec.scheduler["reduction_factor"],
         )
     resources = {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]}
     ray_dir = files.dir + "/_ray" if store.is_local else tempfile.mkdtemp(prefix="adx-ray-")
     tuner = tune.Tuner(
         tune.with_resources(trial_function, resources),
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=searcher.n_todo,
-            max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
-            metric=searcher.metric, mode=searcher.mode,
-            trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=searcher.n_todo,
+            max_concurrent_trials=spec.max_concurrent,
+            reuse_actors=True,
+            metric=searcher.metric,
+            mode=searcher.mode,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{dt.datetime.now():%Y%m%d-%H%M%S}", storage_path=ray_dir, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=spec.retries), callbacks=[writer],
+            name=f"run-{dt.datetime.now():%Y%m%d-%H%M%S}",
+            storage_path=ray_dir,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=spec.retries),
+            callbacks=[writer],
         ),
     )
     import logging
@@ -495,8 +523,14 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
         cell[r["status"]] = cell.get(r["status"], 0) + 1
     lock = files.dir + "/.lock"
     running = store.is_local and os.path.exists(lock)
-    return {"name": name, "planned": spec.n_planned, "counts": counts, "cells": cells, "running": running,
-            "complete": sum(counts.values()) >= spec.n_planned}
+    return {
+        "name": name,
+        "planned": spec.n_planned,
+        "counts": counts,
+        "cells": cells,
+        "running": running,
+        "complete": sum(counts.values()) >= spec.n_planned,
+    }
 
 
 def list_sweeps(storage: str) -> list[dict[str, Any]]:

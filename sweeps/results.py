@@ -34,8 +34,17 @@ from additive.spec import TrialSpec
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "diverged", "stopped")
 METRICS = (
-    "val_loss", "train_loss", "rmse_id", "rmse_ood", "rmse_recombine", "lms_id", "lms_ood", "mcc_id",
-    "oos_count", "recombine_count", "realised_dependence",
+    "val_loss",
+    "train_loss",
+    "rmse_id",
+    "rmse_ood",
+    "rmse_recombine",
+    "lms_id",
+    "lms_ood",
+    "mcc_id",
+    "oos_count",
+    "recombine_count",
+    "realised_dependence",
 )
 COUNT_METRICS = ("oos_count", "recombine_count")
 
@@ -129,7 +138,8 @@ class Storage:
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
         return sorted(
-            i.path for i in infos
+            i.path
+            for i in infos
             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_")) and i.base_name.endswith(suffix)
         )
 
@@ -137,7 +147,9 @@ class Storage:
         if not self.is_dir(path):
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory and not i.base_name.startswith((".", "_")))
+        return sorted(
+            i.base_name for i in infos if i.type == pafs.FileType.Directory and not i.base_name.startswith((".", "_"))
+        )
 
     def read_text(self, path: str) -> str:
         with self.fs.open_input_stream(path) as f:
@@ -250,8 +262,14 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch
 
-    return {"torch": torch.__version__, "ray": ray.__version__, "optuna": optuna.__version__,
-            "numpy": numpy.__version__, "sklearn": sklearn.__version__, "pyarrow": pa.__version__}
+    return {
+        "torch": torch.__version__,
+        "ray": ray.__version__,
+        "optuna": optuna.__version__,
+        "numpy": numpy.__version__,
+        "sklearn": sklearn.__version__,
+        "pyarrow": pa.__version__,
+    }
 
 
 def versions_from_json(column: pa.ChunkedArray) -> pa.Array:

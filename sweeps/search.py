@@ -48,8 +48,9 @@ def _distributions(space: dict[str, dict[str, list]]):
     return out
 
 
-def _config(spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid: str, number: int | None,
-            weights: dict | None) -> dict:
+def _config(
+    spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid: str, number: int | None, weights: dict | None
+) -> dict:
     return {
         "weights": weights,
         "trial_id": tid,
@@ -114,11 +115,15 @@ class SweepSearcher(Searcher):
                 sampler_seed = zlib.crc32(name.encode()) + search.seed
                 sampler = (
                     optuna.samplers.TPESampler(seed=sampler_seed, constant_liar=True)
-                    if search.sampler == "tpe" else optuna.samplers.RandomSampler(seed=sampler_seed)
+                    if search.sampler == "tpe"
+                    else optuna.samplers.RandomSampler(seed=sampler_seed)
                 )
                 study = optuna.create_study(
-                    study_name=name, storage=storage, sampler=sampler,
-                    direction="minimize" if search.mode == "min" else "maximize", load_if_exists=True,
+                    study_name=name,
+                    storage=storage,
+                    sampler=sampler,
+                    direction="minimize" if search.mode == "min" else "maximize",
+                    load_if_exists=True,
                 )
                 # Trials left running by a killed driver: finish them from the rows on disk.
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):

@@ -23,8 +23,19 @@ from additive.spec import TrialSpec, trial_field_names
 from sweeps.results import SWEEP_NAME_RE
 
 TOP_KEYS = (
-    "name", "description", "fixed", "grid", "seeds", "search", "from_best", "scheduler", "resources",
-    "max_concurrent", "retries", "save_weights", "oracle_selection",
+    "name",
+    "description",
+    "fixed",
+    "grid",
+    "seeds",
+    "search",
+    "from_best",
+    "scheduler",
+    "resources",
+    "max_concurrent",
+    "retries",
+    "save_weights",
+    "oracle_selection",
 )
 VARIANT = "variant"
 _VARIANT_KEY = "__variant__"
@@ -247,7 +258,11 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     from_best = _parse_from_best(raw.get("from_best"), fail)
     scheduler = _parse_scheduler(raw.get("scheduler"), fail)
     if scheduler is not None and search is not None and search.metric in ORACLE_METRICS:
-        raise fail("scheduler", f"be absent when search.metric is {search.metric!r}: it is only known when a trial ends", scheduler)
+        raise fail(
+            "scheduler",
+            f"be absent when search.metric is {search.metric!r}: it is only known when a trial ends",
+            scheduler,
+        )
     resources = _parse_resources(raw.get("resources"), fail)
 
     max_concurrent = raw.get("max_concurrent")
@@ -266,9 +281,20 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
         raise fail("description", "be a string", description)
 
     spec = SweepSpec(
-        name=name, fixed=dict(fixed), grid=grid, seeds=seeds, search=search, from_best=from_best,
-        scheduler=scheduler, resources=resources, max_concurrent=max_concurrent, retries=retries,
-        description=description, save_weights=save_weights, oracle_selection=oracle_selection, source=source,
+        name=name,
+        fixed=dict(fixed),
+        grid=grid,
+        seeds=seeds,
+        search=search,
+        from_best=from_best,
+        scheduler=scheduler,
+        resources=resources,
+        max_concurrent=max_concurrent,
+        retries=retries,
+        description=description,
+        save_weights=save_weights,
+        oracle_selection=oracle_selection,
+        source=source,
         raw=raw,
     )
     _validate_trials(spec, fail)
@@ -279,13 +305,21 @@ def _grid_value(key: str, value: Any, path: str, fail, known: set[str]) -> dict[
     """Normalise one grid entry into the trial fields it sets."""
     if key == VARIANT:
         if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not NAME_RE.match(value["name"]):
-            raise fail(path, "be a mapping {name: NAME, field: value, ...} with a name of letters, digits, '-', '_' or '.'", value)
+            raise fail(
+                path,
+                "be a mapping {name: NAME, field: value, ...} with a name of letters, digits, '-', '_' or '.'",
+                value,
+            )
         out = {_VARIANT_KEY: value["name"]}
         for field_name, v in value.items():
             if field_name == "name":
                 continue
             if field_name not in known or field_name == "seed":
-                raise fail(f"{path}.{field_name}", "be a known trial field other than seed (see `adx trial fields`)", field_name)
+                raise fail(
+                    f"{path}.{field_name}",
+                    "be a known trial field other than seed (see `adx trial fields`)",
+                    field_name,
+                )
             out[field_name] = v
         return out
     if key == "dependence":

@@ -12,8 +12,9 @@ def test_gpu_benchmark_dry_run():
     import sys
 
     env["PY"] = sys.executable
-    out = subprocess.run(["bash", "benchmarks/gpu.sh", "--seconds", "0.3"], capture_output=True, text=True,
-                         timeout=300, env=env)
+    out = subprocess.run(
+        ["bash", "benchmarks/gpu.sh", "--seconds", "0.3"], capture_output=True, text=True, timeout=300, env=env
+    )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     names = [r.get("name") for r in rows]

@@ -141,7 +141,10 @@ def test_block_scm_support_is_path_connected_through_a_thin_seam():
     space = LatentSpace(dataset="block", support="scm")
     t = np.linspace(0.0, 1.0, 200)[:, None]
     stops = [  # ball 1 (x1, y1), ball 2 (x2, y2): ball 2 to the seam, ball 1 across x1 + y1 = 1, ball 2 away
-        [0.85, 0.85, 0.3, 0.7], [0.85, 0.85, 0.5, 0.5], [0.15, 0.85, 0.5, 0.5], [0.15, 0.3, 0.5, 0.5],
+        [0.85, 0.85, 0.3, 0.7],
+        [0.85, 0.85, 0.5, 0.5],
+        [0.15, 0.85, 0.5, 0.5],
+        [0.15, 0.3, 0.5, 0.5],
         [0.15, 0.3, 0.7, 0.3],
     ]
     legs = [(1 - t) * np.array(a) + t * np.array(b) for a, b in zip(stops, stops[1:], strict=False)]
@@ -173,8 +176,9 @@ def test_uniform_l_density_spreads_evenly_over_the_l():
 @pytest.mark.parametrize("mechanism,level", [("copula", 0.9), ("scm", 1.0), ("copula", 0.0)])
 @pytest.mark.parametrize("n_objects", [2, 3])
 def test_paper_l_density_stays_in_the_l_under_dependence(mechanism, level, n_objects):
-    space = LatentSpace(support="l_shape", l_density="paper", dependence_mechanism=mechanism, dependence=level,
-                        n_objects=n_objects)
+    space = LatentSpace(
+        support="l_shape", l_density="paper", dependence_mechanism=mechanism, dependence=level, n_objects=n_objects
+    )
     z = space.sample(5000, 1)
     assert space.contains(z).all()
     assert not np.all(z >= 0.5, axis=1).any()

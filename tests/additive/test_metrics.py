@@ -33,7 +33,7 @@ def test_spearman_true_latents_score_100(scalar_z):
 
 
 def test_spearman_is_invariant_to_monotone_maps_and_permutation(scalar_z):
-    z_hat = np.stack([np.exp(3 * scalar_z[:, 2]), -scalar_z[:, 0] ** 3, np.tanh(scalar_z[:, 1])], axis=1)
+    z_hat = np.stack([np.exp(3 * scalar_z[:, 2]), -(scalar_z[:, 0] ** 3), np.tanh(scalar_z[:, 1])], axis=1)
     assert lms_spearman(scalar_z, z_hat) == pytest.approx(100.0)
     # Pearson sees the nonlinearity, Spearman does not.
     assert mcc_pearson(scalar_z, z_hat) < 99.5
@@ -117,7 +117,8 @@ def test_realised_dependence_reads_the_data_not_the_level():
     assert abs(realised_dependence(full.sample(20000, 0), full.blocks)) < 0.03
     copula = LatentSpace(support="full", dependence=0.9)
     assert realised_dependence(copula.sample(20000, 0), copula.blocks) == pytest.approx(
-        6 / np.pi * np.arcsin(0.45), abs=0.02)
+        6 / np.pi * np.arcsin(0.45), abs=0.02
+    )
     l_shape = LatentSpace(support="l_shape", dependence=0.9)
     assert realised_dependence(l_shape.sample(20000, 0), l_shape.blocks) < 0.8
     independent_l = LatentSpace(support="l_shape")

@@ -13,19 +13,33 @@ from sweeps.results import SCHEMA_VERSION, Storage, SweepFiles
 def make_row(sweep: str, trial_id: str, decoder: str, seed: int, status: str = "ok", **values) -> dict:
     spec = TrialSpec(decoder=decoder, seed=seed).to_dict()
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    row = {"schema_version": SCHEMA_VERSION, "sweep": sweep, "trial_id": trial_id, "cell": f"decoder={decoder}",
-           "cell_index": 0 if decoder == "additive" else 1, "status": status, "error": None, "search_number": None,
-           **spec, "started_at": now, "finished_at": now}
+    row = {
+        "schema_version": SCHEMA_VERSION,
+        "sweep": sweep,
+        "trial_id": trial_id,
+        "cell": f"decoder={decoder}",
+        "cell_index": 0 if decoder == "additive" else 1,
+        "status": status,
+        "error": None,
+        "search_number": None,
+        **spec,
+        "started_at": now,
+        "finished_at": now,
+    }
     row.update(values)
     return row
 
 
 def write_rows(root, sweep: str, rows: list[dict]) -> SweepFiles:
     files = SweepFiles(Storage(str(root)), sweep)
-    files.storage.write_bytes(files.spec_path, f"name: {sweep}\nseeds: 3\ngrid: {{decoder: [additive, monolithic]}}\n".encode())
+    files.storage.write_bytes(
+        files.spec_path, f"name: {sweep}\nseeds: 3\ngrid: {{decoder: [additive, monolithic]}}\n".encode()
+    )
     for row in rows:
-        curves = [{"step": s, "train_loss": 0.1 / s, "val_loss": 0.1 / s, "best_val_loss": 0.1 / s, "lr": 1e-3}
-                  for s in (10, 20)]
+        curves = [
+            {"step": s, "train_loss": 0.1 / s, "val_loss": 0.1 / s, "best_val_loss": 0.1 / s, "lr": 1e-3}
+            for s in (10, 20)
+        ]
         files.write_trial(row, curves)
     return files
 
@@ -39,11 +53,22 @@ def known(tmp_path):
     for level in (0.0, 0.5):
         for decoder in ("additive", "monolithic"):
             for seed in range(3):
-                rows.append(make_row(
-                    "known", f"{decoder[0]}-{level}-s{seed}", decoder, seed, dependence=level,
-                    lms_id=lms[decoder][seed] - 10 * level, rmse_ood=rmse_ood[decoder][seed], rmse_id=0.01,
-                    lms_ood=50.0, rmse_recombine=0.05, val_loss=0.001 * (seed + 1), mcc_id=90.0,
-                ))
+                rows.append(
+                    make_row(
+                        "known",
+                        f"{decoder[0]}-{level}-s{seed}",
+                        decoder,
+                        seed,
+                        dependence=level,
+                        lms_id=lms[decoder][seed] - 10 * level,
+                        rmse_ood=rmse_ood[decoder][seed],
+                        rmse_id=0.01,
+                        lms_ood=50.0,
+                        rmse_recombine=0.05,
+                        val_loss=0.001 * (seed + 1),
+                        mcc_id=90.0,
+                    )
+                )
     rows.append(make_row("known", "m-fail", "monolithic", 3, status="failed", error="boom", dependence=0.0))
     write_rows(tmp_path, "known", rows)
     return tmp_path

@@ -33,8 +33,16 @@ def test_file_of_another_schema_is_skipped(known):
 
 
 def test_older_schema_version_is_read_with_new_columns_empty(known):
-    old = pa.table({"schema_version": [0], "sweep": ["known"], "trial_id": ["old"], "status": ["ok"],
-                    "decoder": ["additive"], "lms_id": [50.0]})
+    old = pa.table(
+        {
+            "schema_version": [0],
+            "sweep": ["known"],
+            "trial_id": ["old"],
+            "status": ["ok"],
+            "decoder": ["additive"],
+            "lms_id": [50.0],
+        }
+    )
     pq.write_table(old, _trials_dir(known) / "old.parquet")
     df = load_trials("known", str(known))
     row = df[df["trial_id"] == "old"].iloc[0]
@@ -72,12 +80,41 @@ def test_cli_errors_are_one_line(known, capsys, argv, message):
 
 
 def test_cli_query_sql_and_table(known, capsys):
-    assert main(["results", "query", "known", "--storage", str(known), "--where", "lms_id > 95",
-                 "--columns", "trial_id,lms_id", "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "results",
+                "query",
+                "known",
+                "--storage",
+                str(known),
+                "--where",
+                "lms_id > 95",
+                "--columns",
+                "trial_id,lms_id",
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "trial_id,lms_id" and len(lines) == 4
-    assert main(["results", "sql", "SELECT decoder, count(*) AS n FROM trials GROUP BY decoder ORDER BY decoder",
-                 "known", "--storage", str(known), "--format", "csv"]) == 0
+    assert (
+        main(
+            [
+                "results",
+                "sql",
+                "SELECT decoder, count(*) AS n FROM trials GROUP BY decoder ORDER BY decoder",
+                "known",
+                "--storage",
+                str(known),
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip().splitlines()[1:] == ["additive,6", "monolithic,7"]
     assert main(["results", "table", "known", "--storage", str(known)]) == 0
     out = capsys.readouterr().out
@@ -98,8 +135,18 @@ def test_terminal_output_fits_the_terminal(known, capsys, monkeypatch, columns):
 def test_query_shows_every_column_on_request(known, capsys):
     assert main(["results", "query", "known", "--storage", str(known)]) == 0
     head = capsys.readouterr().out.splitlines()[0].split()
-    assert head == ["trial_id", "decoder", "seed", "status", "dependence", "lms_id", "rmse_id", "rmse_ood",
-                    "rmse_recombine", "val_loss"]
+    assert head == [
+        "trial_id",
+        "decoder",
+        "seed",
+        "status",
+        "dependence",
+        "lms_id",
+        "rmse_id",
+        "rmse_ood",
+        "rmse_recombine",
+        "val_loss",
+    ]
     assert main(["results", "query", "known", "--storage", str(known), "--columns", "all", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split(",") == list(load_trials("known", str(known)).columns)
 
@@ -113,13 +160,21 @@ def test_storage_that_is_not_there(capsys, tmp_path):
     "where,message",
     [
         ("@pd.io.common.os.system('touch {marker}') == 0", "Error: --where: cannot evaluate"),
-        ("__import__('os').system('touch {marker}') == 0",
-         "Error: --where: must be a filter of column names, constants, comparisons and and/or/not, "
-         "but got a function call in"),
-        ("lms_id.__class__ == 1", "Error: --where: must be a filter of column names, constants, comparisons and "
-         "and/or/not, but got an attribute in"),
-        ("trial_id[0] == 'c'", "Error: --where: must be a filter of column names, constants, comparisons and "
-         "and/or/not, but got a subscript in"),
+        (
+            "__import__('os').system('touch {marker}') == 0",
+            "Error: --where: must be a filter of column names, constants, comparisons and and/or/not, "
+            "but got a function call in",
+        ),
+        (
+            "lms_id.__class__ == 1",
+            "Error: --where: must be a filter of column names, constants, comparisons and "
+            "and/or/not, but got an attribute in",
+        ),
+        (
+            "trial_id[0] == 'c'",
+            "Error: --where: must be a filter of column names, constants, comparisons and "
+            "and/or/not, but got a subscript in",
+        ),
         ("bogus > 1", "Error: --where: must name result columns, but got unknown column 'bogus'"),
     ],
 )
@@ -137,7 +192,8 @@ def test_where_filters_like_a_query(known):
     assert sorted(got["trial_id"]) == sorted(expected["trial_id"])
     assert len(load_trials("known", str(known), where="error is not None")) == 1
     assert len(load_trials("known", str(known), where="lms_id - 10 * dependence >= 98 - 5")) == len(
-        df[df["lms_id"] - 10 * df["dependence"] >= 93])
+        df[df["lms_id"] - 10 * df["dependence"] >= 93]
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ def test_report_is_one_self_contained_file(known, tmp_path):
     page = path.read_text()
     assert page.count("data:image/png;base64,") >= 3
     assert "<th>LMS ID</th>" in page and ">additive<" in page and "boom" in page
-    assert "src=\"http" not in page
+    assert 'src="http' not in page
 
 
 def test_rows_of_an_older_schema_rebuild_their_trial_spec():

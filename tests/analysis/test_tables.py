@@ -93,8 +93,19 @@ def test_identified_share_counts_seeds_at_lms_99(known):
 def test_variant_is_a_condition_and_oracle_selection_is_announced(tmp_path):
     rows = [
         make_row("abl", "c000-s0", "additive", 0, variant="base", lms_id=99.5, val_loss=0.1),
-        make_row("abl", "c001-s0", "additive", 0, variant="bn", cell_index=1, lms_id=60.0, val_loss=0.2,
-                 search_number=0, selected_by="lms_id", oracle_selection=True),
+        make_row(
+            "abl",
+            "c001-s0",
+            "additive",
+            0,
+            variant="bn",
+            cell_index=1,
+            lms_id=60.0,
+            val_loss=0.2,
+            search_number=0,
+            selected_by="lms_id",
+            oracle_selection=True,
+        ),
     ]
     write_rows(tmp_path, "abl", rows)
     table, note = results_table(load_trials("abl", str(tmp_path)))

@@ -17,8 +17,10 @@ def test_help_lists_every_group():
 
 def test_data_preview_writes_an_image(tmp_path, capsys):
     out = tmp_path / "p.png"
-    assert main(["data", "preview", "--dataset", "block", "--support", "scm", "--image-size", "32",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["data", "preview", "--dataset", "block", "--support", "scm", "--image-size", "32", "--out", str(out)])
+        == 0
+    )
     assert out.stat().st_size > 10000
 
 
@@ -68,14 +70,19 @@ def test_num_cpus_error_names_the_flag_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "r" / "s" / "spec.yaml").exists()
 
 
-@pytest.mark.parametrize("argv", [
-    ["sweep", "status", "../results/smoke"],
-    ["sweep", "resume", "a/b"],
-    ["results", "table", ".."],
-    ["results", "query", "/etc"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sweep", "status", "../results/smoke"],
+        ["sweep", "resume", "a/b"],
+        ["results", "table", ".."],
+        ["results", "query", "/etc"],
+    ],
+)
 def test_every_command_checks_sweep_names(tmp_path, capsys, argv):
     assert main([*argv, "--storage", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == (f"Error: sweep name: must be letters, digits, '-', '_' or '.' (starting with a letter or digit, "
-                   f"no path), but got {argv[2]!r}")
+    assert err == (
+        f"Error: sweep name: must be letters, digits, '-', '_' or '.' (starting with a letter or digit, "
+        f"no path), but got {argv[2]!r}"
+    )

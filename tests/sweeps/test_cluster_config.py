@@ -14,8 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_cluster_config_is_secure_and_installs_the_project(name):
     text = (ROOT / name).read_text()
     cfg = yaml.safe_load(text)
-    for key in ("cluster_name", "provider", "available_node_types", "head_node_type", "setup_commands",
-                "head_start_ray_commands", "worker_start_ray_commands"):
+    for key in (
+        "cluster_name",
+        "provider",
+        "available_node_types",
+        "head_node_type",
+        "setup_commands",
+        "head_start_ray_commands",
+        "worker_start_ray_commands",
+    ):
         assert key in cfg, key
     assert "0.0.0.0" not in text  # no port is opened to the world, no service binds everywhere
     head = " ".join(cfg["head_start_ray_commands"])

@@ -30,10 +30,35 @@ def test_tiny_sweep_lands_as_parquet(ray_local, tmp_path):
     assert sorted(df["trial_id"]) == ["c000-s0", "c000-s1", "c001-s0", "c001-s1"]
     assert set(df["status"]) == {"ok"}
     assert set(df["decoder"]) == {"additive", "monolithic"}
-    for col in ("sweep", "cell", "seed", "dataset", "support", "dependence_mechanism", "dependence", "n_objects",
-                "image_size", "lr", "batch_size", "steps", "val_loss", "rmse_id", "rmse_ood", "rmse_recombine",
-                "lms_id", "lms_ood", "mcc_id", "steps_done", "train_seconds", "device", "git_commit", "versions",
-                "started_at", "finished_at", "schema_version"):
+    for col in (
+        "sweep",
+        "cell",
+        "seed",
+        "dataset",
+        "support",
+        "dependence_mechanism",
+        "dependence",
+        "n_objects",
+        "image_size",
+        "lr",
+        "batch_size",
+        "steps",
+        "val_loss",
+        "rmse_id",
+        "rmse_ood",
+        "rmse_recombine",
+        "lms_id",
+        "lms_ood",
+        "mcc_id",
+        "steps_done",
+        "train_seconds",
+        "device",
+        "git_commit",
+        "versions",
+        "started_at",
+        "finished_at",
+        "schema_version",
+    ):
         assert col in df.columns, col
         assert df[col].notna().all(), col
     assert (df["lms_id"].between(0, 100)).all()
@@ -84,8 +109,13 @@ def test_same_name_is_refused_and_resume_skips_done(ray_local, tmp_path):
 
 def test_optuna_search_then_from_best(ray_local, tmp_path):
     optuna = pytest.importorskip("optuna")
-    search = {"metric": "val_loss", "mode": "min", "n_trials": 3, "sampler": "random",
-              "space": {"lr": {"loguniform": [1e-4, 1e-2]}}}
+    search = {
+        "metric": "val_loss",
+        "mode": "min",
+        "n_trials": 3,
+        "sampler": "random",
+        "space": {"lr": {"loguniform": [1e-4, 1e-2]}},
+    }
     spec = _spec("tune", grid={"decoder": ["additive"]}, search=search, seeds=[0])
     summary = run_sweep(spec, str(tmp_path), out=None)
     assert summary.counts == {"ok": 3}

@@ -58,15 +58,20 @@ def _check_complete(tmp_path: Path, name: str, expected: int) -> pd.DataFrame:
 def test_sigkill_driver_then_resume(tmp_path):
     spec = _spec_file(tmp_path, "killed", seeds=3)  # 6 trials
     storage = str(tmp_path / "results")
-    proc = subprocess.Popen([*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
+    )
     _wait_for_rows(proc, tmp_path, "killed", 1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {p.name: p.stat().st_mtime_ns for p in _rows(tmp_path, "killed")}
     assert 1 <= len(before) < 6
-    done = subprocess.run([*ADX, "sweep", "resume", "killed", "--storage", storage, "--no-table"],
-                          capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        [*ADX, "sweep", "resume", "killed", "--storage", storage, "--no-table"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr
     df = _check_complete(tmp_path, "killed", 6)
     assert set(df["status"]) == {"ok"}
@@ -77,8 +82,9 @@ def test_sigkill_driver_then_resume(tmp_path):
 def test_sigint_stops_cleanly_and_resumes(tmp_path):
     spec = _spec_file(tmp_path, "interrupted", seeds=3)
     storage = str(tmp_path / "results")
-    proc = subprocess.Popen([*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
+    )
     _wait_for_rows(proc, tmp_path, "interrupted", 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -86,8 +92,12 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path):
         assert proc.returncode == 130, err
         assert "adx sweep resume interrupted" in err
         assert "Traceback" not in err
-    done = subprocess.run([*ADX, "sweep", "resume", "interrupted", "--storage", storage, "--no-table"],
-                          capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        [*ADX, "sweep", "resume", "interrupted", "--storage", storage, "--no-table"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stderr
     _check_complete(tmp_path, "interrupted", 6)
 
@@ -122,8 +132,13 @@ CLUSTER_SCRIPT = textwrap.dedent("""
 def _run_cluster(tmp_path: Path, spec: str, remove: bool) -> dict:
     script = tmp_path / "cluster.py"
     script.write_text(CLUSTER_SCRIPT)
-    out = subprocess.run([sys.executable, str(script), spec, str(tmp_path / "results"), "remove" if remove else "-"],
-                         capture_output=True, text=True, timeout=500, cwd=os.getcwd())
+    out = subprocess.run(
+        [sys.executable, str(script), spec, str(tmp_path / "results"), "remove" if remove else "-"],
+        capture_output=True,
+        text=True,
+        timeout=500,
+        cwd=os.getcwd(),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -153,8 +168,14 @@ def test_two_sweeps_under_one_root_at_once(tmp_path):
     storage = str(tmp_path / "results")
     a = _spec_file(tmp_path, "alpha", seeds=2)
     b = _spec_file(tmp_path, "beta", seeds=2)
-    procs = [subprocess.Popen([*ADX, "sweep", "run", s, "--storage", storage, "--no-table", "--num-cpus", "1"],
-                              stderr=subprocess.PIPE, text=True) for s in (a, b)]
+    procs = [
+        subprocess.Popen(
+            [*ADX, "sweep", "run", s, "--storage", storage, "--no-table", "--num-cpus", "1"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in (a, b)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=400)
         assert p.returncode == 0, err
@@ -166,11 +187,16 @@ def test_two_sweeps_under_one_root_at_once(tmp_path):
 def test_same_sweep_twice_at_once_is_refused(tmp_path):
     storage = str(tmp_path / "results")
     spec = _spec_file(tmp_path, "twice", seeds=3)
-    first = subprocess.Popen([*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"],
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
+    )
     _wait_for_rows(first, tmp_path, "twice", 1)
-    second = subprocess.run([*ADX, "sweep", "resume", "twice", "--storage", storage, "--no-table"],
-                            capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        [*ADX, "sweep", "resume", "twice", "--storage", storage, "--no-table"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1].startswith("Error: sweep 'twice' is already being run by process")
     _, err = first.communicate(timeout=400)

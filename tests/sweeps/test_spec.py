@@ -21,49 +21,105 @@ BAD_SPECS = [
     ("zero-steps", {"fixed": {"steps": 0}}, "fixed.steps: must be > 0, but got 0"),
     ("negative-lr", {"fixed": {"lr": -0.1}}, "fixed.lr: must be > 0, but got -0.1"),
     ("level-range", {"grid": {"dependence": [0.0, 1.5]}}, "grid.dependence (cell dependence=1.5): must be in [0, 1)"),
-    ("unknown-decoder", {"grid": {"decoder": ["additive", "magic"]}}, "grid.decoder (cell decoder=magic): must be one of"),
+    (
+        "unknown-decoder",
+        {"grid": {"decoder": ["additive", "magic"]}},
+        "grid.decoder (cell decoder=magic): must be one of",
+    ),
     ("unknown-support", {"fixed": {"support": "moon"}}, "fixed.support: must be one of"),
-    ("unknown-mechanism", {"grid": {"dependence": [{"mechanism": "gumbel", "level": 0.5}]}},
-     "grid.dependence (cell dependence=gumbel:0.5): must be one of ['copula', 'scm']"),
+    (
+        "unknown-mechanism",
+        {"grid": {"dependence": [{"mechanism": "gumbel", "level": 0.5}]}},
+        "grid.dependence (cell dependence=gumbel:0.5): must be one of ['copula', 'scm']",
+    ),
     ("empty-grid", {"grid": {"decoder": []}}, "grid.decoder: must be a non-empty list"),
     ("grid-not-list", {"grid": {"decoder": "additive"}}, "grid.decoder: must be a non-empty list"),
     ("empty-seeds", {"seeds": []}, "seeds: must be a positive count or a non-empty list"),
     ("zero-seeds", {"seeds": 0}, "seeds: must be a positive count"),
     ("dup-seeds", {"seeds": [1, 1]}, "seeds: must list each seed once"),
-    ("search-low-high", {"search": {"space": {"lr": {"loguniform": [0.1, 0.001]}}}},
-     "search.space.lr.loguniform: must have low <= high"),
-    ("search-log-zero", {"search": {"space": {"lr": {"loguniform": [0, 0.1]}}}},
-     "search.space.lr.loguniform: must have low > 0"),
-    ("search-unknown-dist", {"search": {"space": {"lr": {"gaussian": [0, 1]}}}},
-     "search.space.lr.gaussian: must be one of"),
-    ("search-unknown-field", {"search": {"space": {"lrate": {"uniform": [0, 1]}}}},
-     "search.space.lrate: must be a known trial field"),
-    ("search-bad-value", {"search": {"space": {"batch_size": {"choice": [32, 0]}}}},
-     "search.space.batch_size.choice: must be > 0, but got 0"),
-    ("unknown-sampler", {"search": {"sampler": "bayes", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
-     "search.sampler: must be one of ['tpe', 'random']"),
-    ("ground-truth-metric-typo", {"search": {"metric": "lms", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
-     "search.metric: must be one of"),
-    ("ground-truth-metric", {"search": {"metric": "lms_id", "mode": "max", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
-     "search.metric: must be a quantity computed without ground truth, one of ['val_loss', 'train_loss'] "
-     "('lms_id' needs the true latents or OOS images; set `oracle_selection: true` to select on it anyway, "
-     "and the rows and tables will say so), but got 'lms_id'"),
-    ("oos-metric", {"search": {"metric": "rmse_ood", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
-     "search.metric: must be a quantity computed without ground truth"),
-    ("oracle-with-scheduler", {"oracle_selection": True, "scheduler": {"asha": {}},
-                               "search": {"metric": "lms_id", "mode": "max", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
-     "scheduler: must be absent when search.metric is 'lms_id': it is only known when a trial ends"),
+    (
+        "search-low-high",
+        {"search": {"space": {"lr": {"loguniform": [0.1, 0.001]}}}},
+        "search.space.lr.loguniform: must have low <= high",
+    ),
+    (
+        "search-log-zero",
+        {"search": {"space": {"lr": {"loguniform": [0, 0.1]}}}},
+        "search.space.lr.loguniform: must have low > 0",
+    ),
+    (
+        "search-unknown-dist",
+        {"search": {"space": {"lr": {"gaussian": [0, 1]}}}},
+        "search.space.lr.gaussian: must be one of",
+    ),
+    (
+        "search-unknown-field",
+        {"search": {"space": {"lrate": {"uniform": [0, 1]}}}},
+        "search.space.lrate: must be a known trial field",
+    ),
+    (
+        "search-bad-value",
+        {"search": {"space": {"batch_size": {"choice": [32, 0]}}}},
+        "search.space.batch_size.choice: must be > 0, but got 0",
+    ),
+    (
+        "unknown-sampler",
+        {"search": {"sampler": "bayes", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+        "search.sampler: must be one of ['tpe', 'random']",
+    ),
+    (
+        "ground-truth-metric-typo",
+        {"search": {"metric": "lms", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+        "search.metric: must be one of",
+    ),
+    (
+        "ground-truth-metric",
+        {"search": {"metric": "lms_id", "mode": "max", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+        "search.metric: must be a quantity computed without ground truth, one of ['val_loss', 'train_loss'] "
+        "('lms_id' needs the true latents or OOS images; set `oracle_selection: true` to select on it anyway, "
+        "and the rows and tables will say so), but got 'lms_id'",
+    ),
+    (
+        "oos-metric",
+        {"search": {"metric": "rmse_ood", "space": {"lr": {"uniform": [0.001, 0.01]}}}},
+        "search.metric: must be a quantity computed without ground truth",
+    ),
+    (
+        "oracle-with-scheduler",
+        {
+            "oracle_selection": True,
+            "scheduler": {"asha": {}},
+            "search": {"metric": "lms_id", "mode": "max", "space": {"lr": {"uniform": [0.001, 0.01]}}},
+        },
+        "scheduler: must be absent when search.metric is 'lms_id': it is only known when a trial ends",
+    ),
     ("oracle-not-bool", {"oracle_selection": "yes"}, "oracle_selection: must be true or false, but got 'yes'"),
     ("variant-no-name", {"grid": {"variant": [{"lr": 0.01}]}}, "grid.variant[0]: must be a mapping {name: NAME"),
-    ("variant-unknown-field", {"grid": {"variant": [{"name": "a", "lrate": 0.01}]}},
-     "grid.variant[0].lrate: must be a known trial field other than seed"),
-    ("variant-seed", {"grid": {"variant": [{"name": "a", "seed": 3}]}},
-     "grid.variant[0].seed: must be a known trial field other than seed"),
-    ("variant-dup", {"grid": {"variant": [{"name": "a"}, {"name": "a", "lr": 0.01}]}},
-     "grid.variant: must give each variant a different name, but got ['a', 'a']"),
-    ("variant-bad-value", {"grid": {"variant": [{"name": "a"}, {"name": "neg", "lr": -1.0}]}},
-     "grid.variant (cell variant=neg): must be > 0, but got -1.0"),
-    ("bad-encoder-depth", {"fixed": {"encoder_depth": 5}}, "fixed.encoder_depth: must be in [0, 4] at image_size 16, but got 5"),
+    (
+        "variant-unknown-field",
+        {"grid": {"variant": [{"name": "a", "lrate": 0.01}]}},
+        "grid.variant[0].lrate: must be a known trial field other than seed",
+    ),
+    (
+        "variant-seed",
+        {"grid": {"variant": [{"name": "a", "seed": 3}]}},
+        "grid.variant[0].seed: must be a known trial field other than seed",
+    ),
+    (
+        "variant-dup",
+        {"grid": {"variant": [{"name": "a"}, {"name": "a", "lr": 0.01}]}},
+        "grid.variant: must give each variant a different name, but got ['a', 'a']",
+    ),
+    (
+        "variant-bad-value",
+        {"grid": {"variant": [{"name": "a"}, {"name": "neg", "lr": -1.0}]}},
+        "grid.variant (cell variant=neg): must be > 0, but got -1.0",
+    ),
+    (
+        "bad-encoder-depth",
+        {"fixed": {"encoder_depth": 5}},
+        "fixed.encoder_depth: must be in [0, 4] at image_size 16, but got 5",
+    ),
     ("bad-l-density", {"fixed": {"l_density": "gaussian"}}, "fixed.l_density: must be one of ['paper', 'uniform']"),
     ("bad-mlp-tail", {"fixed": {"mlp_tail": "relu"}}, "fixed.mlp_tail: must be one of ['paper', 'linear']"),
     ("unknown-scheduler", {"scheduler": {"hyperband": {}}}, "scheduler.hyperband: must be one of ['asha']"),
@@ -115,8 +171,11 @@ def test_unreadable_file(tmp_path, capsys):
 
 
 def test_overrides_and_cells(tmp_path):
-    path = _write(tmp_path, "ok", {"grid": {"decoder": ["additive", "monolithic"],
-                                             "dependence": [0.0, {"mechanism": "scm", "level": 1.0}]}})
+    path = _write(
+        tmp_path,
+        "ok",
+        {"grid": {"decoder": ["additive", "monolithic"], "dependence": [0.0, {"mechanism": "scm", "level": 1.0}]}},
+    )
     spec = load_sweep_spec(path, ["fixed.steps=40", "seeds=3"])
     assert spec.fixed["steps"] == 40 and spec.seeds == (0, 1, 2)
     cells = spec.cells()
@@ -137,13 +196,20 @@ def test_bundled_presets_are_valid():
 def test_variant_cells_carry_their_fields_and_names():
     from sweeps.spec import parse_sweep_spec
 
-    raw = tiny_sweep_raw("v", grid={"variant": [{"name": "base"}, {"name": "bn", "batch_norm": True, "lr": 0.01}],
-                                    "decoder": ["additive", "monolithic"]})
+    raw = tiny_sweep_raw(
+        "v",
+        grid={
+            "variant": [{"name": "base"}, {"name": "bn", "batch_norm": True, "lr": 0.01}],
+            "decoder": ["additive", "monolithic"],
+        },
+    )
     spec = parse_sweep_spec(raw)
     cells = spec.cells()
     assert [(c.label, c.variant) for c in cells] == [
-        ("variant=base,decoder=additive", "base"), ("variant=base,decoder=monolithic", "base"),
-        ("variant=bn,decoder=additive", "bn"), ("variant=bn,decoder=monolithic", "bn"),
+        ("variant=base,decoder=additive", "base"),
+        ("variant=base,decoder=monolithic", "base"),
+        ("variant=bn,decoder=additive", "bn"),
+        ("variant=bn,decoder=monolithic", "bn"),
     ]
     base, bn = spec.trial_spec(cells[0], 0), spec.trial_spec(cells[2], 0)
     assert (base.batch_norm, base.lr) == (False, 1e-3)
@@ -153,11 +219,16 @@ def test_variant_cells_carry_their_fields_and_names():
 def test_oracle_selection_opts_in_to_ground_truth_metrics():
     from sweeps.spec import parse_sweep_spec
 
-    raw = tiny_sweep_raw("o", oracle_selection=True,
-                         search={"metric": "lms_id", "mode": "max", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}})
+    raw = tiny_sweep_raw(
+        "o",
+        oracle_selection=True,
+        search={"metric": "lms_id", "mode": "max", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}},
+    )
     spec = parse_sweep_spec(raw)
     assert spec.oracle_selection and spec.search.metric == "lms_id"
-    raw = tiny_sweep_raw("t", search={"metric": "train_loss", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}})
+    raw = tiny_sweep_raw(
+        "t", search={"metric": "train_loss", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}}
+    )
     assert parse_sweep_spec(raw).search.metric == "train_loss"
 
 
@@ -168,8 +239,11 @@ def test_from_best_refuses_an_oracle_sweep_without_opting_in(tmp_path):
     from sweeps.spec import parse_sweep_spec
 
     store = Storage(str(tmp_path))
-    old = tiny_sweep_raw("old", oracle_selection=True,
-                         search={"metric": "lms_id", "mode": "max", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}})
+    old = tiny_sweep_raw(
+        "old",
+        oracle_selection=True,
+        search={"metric": "lms_id", "mode": "max", "n_trials": 2, "space": {"lr": {"uniform": [0.001, 0.01]}}},
+    )
     files = SweepFiles(store, "old")
     store.write_bytes(files.spec_path, yaml.safe_dump(old).encode())
     new = parse_sweep_spec(tiny_sweep_raw("new", from_best={"sweep": "old"}), "new.yaml")
