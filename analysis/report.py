@@ -41,13 +41,17 @@ def _table_html(df: pd.DataFrame) -> str:
     return f"<div class='scroll'>{table}</div>"
 
 
-def _by_decoder(table: pd.DataFrame) -> pd.DataFrame:
-    """Two header rows (decoder, then metric) so the wide table stays narrow."""
-    cond = [c for c in table.columns if " " not in c]
-    rest = [c for c in table.columns if " " in c]
-    out = table[cond + rest].copy()
-    out.columns = pd.MultiIndex.from_tuples([("", c) for c in cond] + [tuple(c.split(" ", 1)) for c in rest])
-    return out
+def _by_metric(table: pd.DataFrame) -> pd.DataFrame:
+    """The wide table turned so it stays narrow whatever the number of metrics: one row per
+    (condition, metric), one column per decoder."""
+    decoders = list(dict.fromkeys(c.split(" ", 1)[0] for c in table.columns if c.endswith(" seeds")))
+    conditions = [c for c in table.columns if c.split(" ", 1)[0] not in decoders]
+    measures = list(dict.fromkeys(c.split(" ", 1)[1] for c in table.columns if c.split(" ", 1)[0] in decoders))
+    rows = []
+    for _, row in table.iterrows():
+        for m in measures:
+            rows.append({**{c: row[c] for c in conditions}, "metric": m, **{d: row.get(f"{d} {m}") for d in decoders}})
+    return pd.DataFrame(rows).set_index([*conditions, "metric"])
 
 
 def write_report(names: list[str], storage: str, out: str, strict: bool = False) -> Path:
@@ -90,7 +94,7 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
         )
 
     table, note = results_table(df)
-    wide = _by_decoder(table).to_html(index=False, escape=True, border=0, na_rep="–")
+    wide = _by_metric(table).to_html(escape=True, border=0, na_rep="–")
     parts += [
         "<h2>Identifiability and extrapolation</h2>",
         f"<div class='scroll'>{wide}</div>",
