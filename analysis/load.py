@@ -16,13 +16,17 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from additive.errors import AdxError
-from sweeps.results import CURVE_SCHEMA, SCHEMA_VERSION, TRIAL_SCHEMA, Storage, SweepFiles, versions_from_json
+from sweeps.results import (
+    CURVE_SCHEMA,
+    SCHEMA_VERSION,
+    TRIAL_SCHEMA,
+    ResultsWarning,
+    Storage,
+    SweepFiles,
+    versions_from_json,
+)
 
 REQUIRED = ("sweep", "trial_id", "status")
-
-
-class ResultsWarning(UserWarning):
-    """A results file was skipped (damaged, or not a results file)."""
 
 
 def _names(names: str | list[str]) -> list[str]:

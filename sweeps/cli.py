@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from dataclasses import fields
 
 from additive.errors import AdxError
@@ -95,16 +97,45 @@ def _storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="results root: a folder or a URI (default: ./results)")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _show_warning  # "Warning: ...", no source line
+    terminated, restore = _stop_on_sigterm()
     try:
-        return _dispatch(args) or 0
+        code = _dispatch(args) or 0
     except AdxError as exc:
         print(f"Error: {exc}", file=sys.stderr)
-        return 1
+        code = 1
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        code = 130
+    finally:
+        warnings.showwarning = shown
+        restore()
+    # SIGTERM (ray job stop, SLURM, Kubernetes) stops like Ctrl-C, with the shell's code for it.
+    return 143 if terminated() and code == 130 else code
+
+
+def _stop_on_sigterm():
+    """Turn SIGTERM into the Ctrl-C path (a clean, resumable stop); returns a function that
+    says whether it came and one that puts the previous handler back."""
+    import signal
+    import threading
+
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        return (lambda: False), (lambda: None)
+
+    def on_term(signum, frame) -> None:
+        seen.append(signum)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    return (lambda: bool(seen)), (lambda: signal.signal(signal.SIGTERM, previous))
 
 
 def _dispatch(args: argparse.Namespace) -> int | None:

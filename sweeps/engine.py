@@ -55,7 +55,7 @@ class SweepSummary:
 # ----- Ray --------------------------------------------------------------------------------
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded
-    local Ray bound to 127.0.0.1 without a dashboard. An already running Ray in this
+    local Ray (node address 127.0.0.1) without a dashboard. An already running Ray in this
     process is reused."""
     import logging
 
@@ -64,6 +64,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     # Trial output stays in the Ray logs: errors reach the rows, progress is printed here.
+    caller_sigterm = _caller_sigterm()
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
     try:
         if address:
@@ -73,6 +74,27 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     except Exception as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         raise AdxError(f"cannot start or join {where}: {exc}") from None
+    _restore_sigterm(caller_sigterm)
+
+
+def _caller_sigterm():
+    """The Python SIGTERM handler set before Ray starts (the CLI's clean stop), if any."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler if callable(handler) else None
+
+
+def _restore_sigterm(handler) -> None:
+    """``ray.init`` installs its own SIGTERM handler (exit at once, with Ray's stack dump);
+    put back the one the caller had."""
+    import signal
+
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def check_resources(spec: SweepSpec) -> None:

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import uuid
+import warnings
 from dataclasses import fields
 from typing import Any
 
@@ -235,8 +236,22 @@ class SweepFiles:
         return self.storage.path(self.name, "weights", f"{trial_id}.pt")
 
     def done_ids(self) -> set[str]:
-        """Trial ids that have a row (file names, no Parquet read)."""
-        return {p.rsplit("/", 1)[1][: -len(".parquet")] for p in self.storage.list(self.trials_dir, ".parquet")}
+        """Trial ids that have a readable row. A damaged file (truncated, not Parquet, no
+        row) is named in a warning and counted as not done, so a resume reruns that trial
+        and replaces the file atomically. Only each file's footer is read."""
+        done = set()
+        for path in self.storage.list(self.trials_dir, ".parquet"):
+            try:
+                with self.storage.fs.open_input_file(path) as f:
+                    rows = pq.ParquetFile(f).metadata.num_rows
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                _damaged(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                continue
+            if rows != 1:
+                _damaged(path, f"{rows} rows instead of 1")
+                continue
+            done.add(path.rsplit("/", 1)[1][: -len(".parquet")])
+        return done
 
     def write_trial(self, row: dict[str, Any], curves: list[dict[str, Any]]) -> None:
         trial_id = row["trial_id"]
@@ -247,11 +262,27 @@ class SweepFiles:
         self.storage.write_table(f"{self.trials_dir}/{trial_id}.parquet", rows_table([row], TRIAL_SCHEMA))
 
     def read_trials(self) -> list[dict[str, Any]]:
+        """Every readable row; a damaged file is named in a warning and skipped."""
         out = []
         for p in self.storage.list(self.trials_dir, ".parquet"):
-            with self.storage.fs.open_input_file(p) as f:
-                out += pq.read_table(f).to_pylist()
+            try:
+                with self.storage.fs.open_input_file(p) as f:
+                    out += pq.read_table(f).to_pylist()
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                _damaged(p, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return out
+
+
+class ResultsWarning(UserWarning):
+    """A results file was skipped (damaged, foreign, or of an unknown schema)."""
+
+
+def _damaged(path: str, why: str) -> None:
+    warnings.warn(
+        f"damaged trial file {path} ({why}): counted as not done; `adx sweep resume` reruns that trial",
+        ResultsWarning,
+        stacklevel=3,
+    )
 
 
 def versions() -> dict[str, str]:

@@ -216,3 +216,24 @@ def test_progress_counts_running_trials_from_tunes_states(tmp_path):
     assert "0/5 done (0 failed/diverged), 2 running, 3 pending" in progress.line()
     writer.on_step_end(1, [trial("a", "TERMINATED"), trial("b", "RUNNING"), trial("c", "RUNNING")])
     assert "2 running" in progress.line()
+
+
+def test_a_damaged_trial_file_is_named_counted_as_not_done_and_rerun(ray_local, tmp_path, capsys):
+    from sweeps.cli import main
+
+    run_sweep(_spec("damaged"), str(tmp_path), out=None)
+    victim = tmp_path / "damaged" / "trials" / "c001-s0.parquet"
+    victim.write_bytes(victim.read_bytes()[:40])
+    assert main(["sweep", "status", "damaged", "--storage", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"Warning: damaged trial file {victim} (" in err
+    assert "counted as not done; `adx sweep resume` reruns that trial" in err
+    assert out.startswith("damaged: 1/2 trials (ok 1); incomplete")
+    from sweeps.engine import load_stored_spec
+    from sweeps.results import ResultsWarning, Storage
+
+    with pytest.warns(ResultsWarning, match="damaged trial file .*c001-s0.parquet"):
+        summary = run_sweep(load_stored_spec(Storage(str(tmp_path)), "damaged"), str(tmp_path), resume=True, out=None)
+    assert summary.complete and summary.counts == {"ok": 2}
+    df = pd.read_parquet(tmp_path / "damaged" / "trials")
+    assert sorted(df["trial_id"]) == ["c000-s0", "c001-s0"] and set(df["status"]) == {"ok"}

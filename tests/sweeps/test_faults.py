@@ -79,27 +79,41 @@ def test_sigkill_driver_then_resume(tmp_path):
     assert all(after[k] == v for k, v in before.items())  # finished trials were not rerun
 
 
-def test_sigint_stops_cleanly_and_resumes(tmp_path):
-    spec = _spec_file(tmp_path, "interrupted", seeds=3)
+def _slow_spec_file(tmp_path: Path, name: str) -> str:
+    """Six trials of about 8 s each (fault "slow" sleeps 0.2 s a step): a signal sent after
+    the first row always finds trials still to run."""
+    raw = tiny_sweep_raw(name, seeds=3)
+    raw["fixed"].update(steps=40, eval_every=20, fault="slow")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_signal_stops_cleanly_and_resumes(tmp_path, sig, code):
+    """Ctrl-C and SIGTERM (ray job stop, SLURM, Kubernetes) stop the sweep the same way:
+    one line naming the resume command, the shell's exit code, no stack dump."""
+    name = f"stopped-{sig.name.lower()}"
+    spec = _slow_spec_file(tmp_path, name)
     storage = str(tmp_path / "results")
     proc = subprocess.Popen(
         [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
     )
-    _wait_for_rows(proc, tmp_path, "interrupted", 1)
-    proc.send_signal(signal.SIGINT)
+    _wait_for_rows(proc, tmp_path, name, 1)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    if len(_rows(tmp_path, "interrupted")) < 6:
-        assert proc.returncode == 130, err
-        assert "adx sweep resume interrupted" in err
-        assert "Traceback" not in err
+    assert len(_rows(tmp_path, name)) < 6  # the signal came while trials were left
+    assert proc.returncode == code, err
+    assert f"adx sweep resume {name}" in err
+    assert "Traceback" not in err and "Stack (most recent call first)" not in err
     done = subprocess.run(
-        [*ADX, "sweep", "resume", "interrupted", "--storage", storage, "--no-table"],
+        [*ADX, "sweep", "resume", name, "--storage", storage, "--no-table"],
         capture_output=True,
         text=True,
         timeout=400,
     )
     assert done.returncode == 0, done.stderr
-    _check_complete(tmp_path, "interrupted", 6)
+    _check_complete(tmp_path, name, 6)
 
 
 CLUSTER_SCRIPT = textwrap.dedent("""
