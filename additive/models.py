@@ -22,10 +22,8 @@ import math
 import torch
 from torch import nn
 
-DECODERS = ("additive", "monolithic", "masked")
-BODIES = ("mlp", "broadcast")
-ENCODERS = ("conv", "resnet18")
-MLP_TAILS = ("paper", "linear")
+from additive.spec import BODIES, DECODERS, ENCODERS, MLP_TAILS
+
 _SLOPE = 0.01
 
 

@@ -13,8 +13,13 @@ from typing import Any
 
 from additive.errors import must
 from additive.latents import LatentSpace
-from additive.models import BODIES, DECODERS, ENCODERS, MLP_TAILS
 
+# The names of the model pieces (built by additive/models.py); kept here so that specs
+# are validated without importing torch.
+DECODERS = ("additive", "monolithic", "masked")
+BODIES = ("mlp", "broadcast")
+ENCODERS = ("conv", "resnet18")
+MLP_TAILS = ("paper", "linear")
 LR_DECAYS = ("none", "step", "cosine")
 ACCELERATORS = ("auto", "cpu", "cuda")
 FAULTS = ("none", "raise", "nan", "crash", "slow")

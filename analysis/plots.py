@@ -18,7 +18,7 @@ them the trial is retrained from its row, which is deterministic given the seed.
 from __future__ import annotations
 
 import io
-import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -216,44 +216,35 @@ def pick_trial(df: pd.DataFrame, trial: str | None) -> pd.Series:
 
 
 def row_trial_fields(row: pd.Series) -> dict:
-    """The trial fields of a results row as plain Python values. A field that is null in
-    the row (a row written before the field existed) takes its default, which is the
-    behaviour that row was produced with."""
-    from dataclasses import MISSING, fields
+    """The trial fields of a results row (see ``sweeps.results.trial_fields_from_row``)."""
+    from sweeps.results import trial_fields_from_row
 
-    from additive.spec import TrialSpec
-
-    out: dict[str, object] = {}
-    for f in fields(TrialSpec):
-        value = row.get(f.name)
-        value = value.item() if hasattr(value, "item") else value
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-            if "None" in str(f.type) or f.default is MISSING:
-                out[f.name] = None
-            continue
-        out[f.name] = value
-    return out
+    return trial_fields_from_row(row)
 
 
 def trial_models(row: pd.Series, storage: str):
-    """The trial's encoder and decoder: saved weights, or a deterministic retrain."""
+    """The trial's encoder and decoder, from the weights its sweep saved. Analysis never
+    trains: without saved weights, an error names the command that makes them."""
     from additive.spec import TrialSpec
-    from additive.train import load_models, run_trial
+    from additive.train import load_models
     from sweeps.results import Storage, SweepFiles
 
     spec = TrialSpec.from_dict({**row_trial_fields(row), "accelerator": "cpu", "fault": "none"})
     store = Storage(storage)
     path = SweepFiles(store, row["sweep"]).weights_path(row["trial_id"])
-    if store.is_local and Path(path).exists():
+    if not store.exists(path):
+        raise AdxError(
+            f"no saved weights for trial {row['trial_id']} of sweep {row['sweep']!r}: run the sweep with "
+            f"`save_weights: true`, or train this trial again from its row and save its weights with "
+            f"`adx trial retrain {row['sweep']} {row['trial_id']} --storage {storage}`"
+        )
+    if store.is_local:
         return spec, *load_models(spec, path)
-    print(
-        f"note: no saved weights for {row['trial_id']}; retraining it from its row ({spec.steps} steps)",
-        file=sys.stderr,
-    )
-    tmp = Path(store.path(row["sweep"], "weights", "_retrained", row["trial_id"])) if store.is_local else None
-    result = run_trial(spec, weights_dir=tmp)
-    assert result.weights_path is not None  # run_trial saves them when given a folder
-    return spec, *load_models(spec, result.weights_path)
+    with tempfile.TemporaryDirectory(prefix="adx-weights-") as tmp:
+        local = Path(tmp) / "weights.pt"
+        with store.fs.open_input_file(path) as f:
+            local.write_bytes(f.read())
+        return spec, *load_models(spec, local)
 
 
 def extrapolation_figure(row: pd.Series, storage: str, n: int = 7):

@@ -40,12 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     pv.add_argument("--out", required=True, help="output image (.png or .pdf)")
 
     # trial
-    trial = sub.add_parser("trial", help="one trial in this process").add_subparsers(dest="cmd", metavar="{run,fields}")
+    trial = sub.add_parser("trial", help="one trial in this process").add_subparsers(
+        dest="cmd", metavar="{run,fields,retrain}"
+    )
     trial.required = True
     tr = trial.add_parser("run", help="train and evaluate one trial; prints its metrics as JSON")
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a trial field")
     tr.add_argument("--weights", default=None, help="folder to save the best weights in")
     trial.add_parser("fields", help="every trial field with its type, default and help")
+    rt = trial.add_parser("retrain", help="train one trial of a sweep again from its row and save its weights")
+    rt.add_argument("name", metavar="SWEEP")
+    rt.add_argument("trial_id", metavar="TRIAL_ID")
+    _storage(rt)
 
     # sweep
     sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
@@ -171,6 +177,8 @@ def _trial(args: argparse.Namespace) -> int:
         for f in fields(TrialSpec):
             print(f"{f.name:22s} {str(f.type):12s} default {f.default!r:12s} {f.metadata.get('help', '')}")
         return 0
+    if args.cmd == "retrain":
+        return _retrain(args.name, args.trial_id, args.storage)
     from additive.train import run_trial
 
     values = {}
@@ -188,6 +196,37 @@ def _trial(args: argparse.Namespace) -> int:
         weights_dir=args.weights,
     )
     print(json.dumps({**result.metrics, "steps_done": result.steps_done, "train_seconds": result.train_seconds}))
+    return 0
+
+
+def _retrain(name: str, trial_id: str, storage: str) -> int:
+    """Train one trial again from its results row (same fields, seed and threads, so the
+    same model on the same machine) and save its weights where plots look for them."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from additive.spec import TrialSpec
+    from additive.train import run_trial
+    from sweeps.engine import load_stored_spec
+    from sweeps.results import Storage, SweepFiles, trial_fields_from_row
+
+    store = Storage(storage)
+    sweep = load_stored_spec(store, name)
+    files = SweepFiles(store, name)
+    rows = [r for r in files.read_trials() if r["trial_id"] == trial_id]
+    if not rows:
+        raise AdxError(f"trial {trial_id!r}: no row in sweep {name!r} (see `adx results query {name}`)")
+    spec = TrialSpec.from_dict({**trial_fields_from_row(rows[0]), "fault": "none"})
+    if not spec.threads:  # the CPUs the sweep gave each trial
+        spec = dataclasses.replace(spec, threads=max(1, int(round(sweep.resources["cpu"]))))
+    print(f"retraining {trial_id} of {name} ({spec.steps} steps)", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="adx-retrain-") as tmp:
+        result = run_trial(spec, weights_dir=tmp)
+        target = files.weights_path(trial_id)
+        store.write_bytes(target, Path(tmp, "weights.pt").read_bytes())
+    row_lms, new_lms = rows[0].get("lms_id"), result.metrics["lms_id"]
+    print(f"saved {target}; lms_id {new_lms:.3f} (row: {row_lms if row_lms is None else f'{row_lms:.3f}'})")
     return 0
 
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, fields
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
 
@@ -25,6 +25,7 @@ from additive.errors import AdxError
 from additive.spec import TrialSpec
 from sweeps.results import (
     COUNT_METRICS,
+    CURVE_KEYS,
     METRICS,
     SCHEMA_VERSION,
     SWEEP_NAME_RE,
@@ -33,13 +34,18 @@ from sweeps.results import (
     git_commit,
     versions,
 )
-from sweeps.search import SweepSearcher
 from sweeps.spec import ORACLE_METRICS, SweepSpec, parse_sweep_spec, spec_to_yaml
-from sweeps.trainable import CURVE_KEYS, trial_function
 
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+if TYPE_CHECKING:
+    from sweeps.search import SweepSearcher
+
+
+def _tune_environment() -> None:
+    """Ray Tune settings, set when a sweep starts (never at import): no automatic
+    loggers (rows and curves are ours), Tune's plain progress output off."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 @dataclass
@@ -403,6 +409,7 @@ def run_sweep(
     num_cpus: int | None = None,
 ) -> SweepSummary:
     """Run (or finish) a sweep and return counts per status."""
+    _tune_environment()
     store = Storage(storage)
     files = SweepFiles(store, spec.name)
     if files.exists() and not resume:
@@ -433,6 +440,8 @@ def run_sweep(
         # Workers run in other folders: give them an absolute path for local storage.
         where = store.root if store.is_local else store.uri
         weights = {"storage": where, "sweep": spec.name} if spec.save_weights else None
+        from sweeps.search import SweepSearcher
+
         searcher = SweepSearcher(spec, done, best_params, optuna_storage, done_rows, weights)
         total = spec.n_planned
         progress = Progress(spec.name, total, len(done), out, progress_every)
@@ -477,6 +486,8 @@ def run_sweep(
 def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSearcher, writer) -> None:
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+
+    from sweeps.trainable import trial_function
 
     scheduler = None
     if spec.scheduler:

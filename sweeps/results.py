@@ -88,6 +88,7 @@ TRIAL_SCHEMA = pa.schema(
         ("finished_at", _TS),
     ]
 )
+CURVE_KEYS = ("step", "train_loss", "val_loss", "best_val_loss", "lr")  # what a trial reports at each evaluation
 CURVE_SCHEMA = pa.schema(
     [
         ("sweep", pa.string()),
@@ -283,6 +284,48 @@ def _damaged(path: str, why: str) -> None:
         ResultsWarning,
         stacklevel=3,
     )
+
+
+# Fields that did not exist when older rows were written, with the behaviour those rows
+# were produced with (which is not always today's default).
+LEGACY_FIELD_VALUES: dict[str, Any] = {
+    "code_batch_norm": True,  # the conv encoder always ended in BatchNorm1d on the code
+    "encoder_batch_norm": False,
+    "mlp_tail": "linear",
+    "l_density": "uniform",
+    "encoder_depth": 0,
+}
+
+
+def trial_fields_from_row(row: Any) -> dict[str, Any]:
+    """The trial fields of a results row as plain Python values, ready for
+    ``TrialSpec.from_dict``. A field missing or null in the row (written before the field
+    existed) takes the value that row was produced with: ``LEGACY_FIELD_VALUES`` where the
+    behaviour changed since, else the field's default."""
+    out: dict[str, Any] = {}
+    for f in fields(TrialSpec):
+        value = row.get(f.name)
+        value = value.item() if hasattr(value, "item") else value
+        if value is None or (isinstance(value, float) and value != value) or _is_na(value):
+            if f.name in LEGACY_FIELD_VALUES:
+                out[f.name] = LEGACY_FIELD_VALUES[f.name]
+            elif f.name == "lr_floor":  # the cosine floor used to be lr_decay_gamma
+                gamma = row.get("lr_decay_gamma")
+                out[f.name] = float(gamma) if row.get("lr_decay") == "cosine" and gamma and gamma < 1 else 0.0
+            elif "None" in str(f.type):
+                out[f.name] = None
+            continue
+        out[f.name] = value
+    return out
+
+
+def _is_na(value: Any) -> bool:
+    try:
+        import pandas as pd
+
+        return value is pd.NA
+    except ImportError:  # pragma: no cover
+        return False
 
 
 def versions() -> dict[str, str]:

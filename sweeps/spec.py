@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -493,5 +494,11 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
 
 
 def spec_to_yaml(spec: SweepSpec) -> str:
-    """The resolved spec as stored beside the results (``spec.yaml``)."""
-    return yaml.safe_dump(spec.raw, sort_keys=False)
+    """The resolved spec as stored beside the results (``spec.yaml``): the spec as written,
+    with every trial field the grid, a variant or a search does not set pinned in ``fixed``
+    at the value it had when the sweep started, so a resume under a later version of the
+    tool (other defaults) runs exactly what the first run ran."""
+    raw = dict(spec.raw)
+    defaults = {f.name: f.default for f in dataclass_fields(TrialSpec) if f.name != "seed"}
+    raw["fixed"] = {**defaults, **(raw.get("fixed") or {})}
+    return yaml.safe_dump(raw, sort_keys=False)

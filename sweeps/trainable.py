@@ -18,9 +18,7 @@ from typing import Any
 from additive.errors import DivergedError
 from additive.spec import TrialSpec
 from additive.train import run_trial
-from sweeps.results import METRICS
-
-CURVE_KEYS = ("step", "train_loss", "val_loss", "best_val_loss", "lr")
+from sweeps.results import CURVE_KEYS, METRICS
 
 
 def _threads() -> int:

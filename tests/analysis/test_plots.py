@@ -23,14 +23,44 @@ def test_report_is_one_self_contained_file(known, tmp_path):
 
 
 def test_rows_of_an_older_schema_rebuild_their_trial_spec():
+    """A field missing from an older row takes the behaviour that row was produced with:
+    the code BatchNorm, plain Linear tail and uniform L of the earlier recipe, the cosine
+    floor that lr_decay_gamma used to be; other fields their defaults."""
     import pandas as pd
 
     from additive.spec import TrialSpec
     from analysis.plots import row_trial_fields
 
-    row = pd.Series({**TrialSpec(decoder="monolithic", seed=3).to_dict(), "channels": None, "support_param": None})
+    row = pd.Series(
+        {
+            **TrialSpec(decoder="monolithic", seed=3, lr_decay="cosine", lr_decay_gamma=0.1).to_dict(),
+            "channels": None,
+            "support_param": None,
+            "code_batch_norm": None,
+            "mlp_tail": None,
+            "l_density": None,
+            "lr_floor": None,
+        }
+    )
     spec = TrialSpec.from_dict(row_trial_fields(row))
     assert spec.channels == 64 and spec.support_param is None and spec.decoder == "monolithic" and spec.seed == 3
+    assert spec.code_batch_norm is True and spec.mlp_tail == "linear" and spec.l_density == "uniform"
+    assert spec.lr_floor == 0.1
+
+
+def test_model_plots_without_weights_name_the_command_and_write_nothing(known, tmp_path):
+    import pytest
+
+    from additive.errors import AdxError
+
+    before = sorted(p for p in known.rglob("*"))
+    with pytest.raises(AdxError) as err:
+        make_plots(["known"], str(known), "extrapolation", str(tmp_path / "plots"), trial="a-0.0-s0")
+    assert str(err.value) == (
+        "no saved weights for trial a-0.0-s0 of sweep 'known': run the sweep with `save_weights: true`, or train "
+        f"this trial again from its row and save its weights with `adx trial retrain known a-0.0-s0 --storage {known}`"
+    )
+    assert sorted(p for p in known.rglob("*")) == before
 
 
 def test_report_lists_skipped_files(known, tmp_path):

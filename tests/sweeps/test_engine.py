@@ -237,3 +237,26 @@ def test_a_damaged_trial_file_is_named_counted_as_not_done_and_rerun(ray_local, 
     assert summary.complete and summary.counts == {"ok": 2}
     df = pd.read_parquet(tmp_path / "damaged" / "trials")
     assert sorted(df["trial_id"]) == ["c000-s0", "c001-s0"] and set(df["status"]) == {"ok"}
+
+
+def test_retrain_saves_the_weights_plots_use_and_the_stored_spec_pins_every_field(ray_local, tmp_path, capsys):
+    import yaml
+
+    from additive.spec import TrialSpec
+    from analysis.plots import make_plots
+    from sweeps.cli import main
+
+    run_sweep(_spec("again"), str(tmp_path), out=None)
+    stored = yaml.safe_load((tmp_path / "again" / "spec.yaml").read_text())
+    fields = set(TrialSpec().to_dict()) - {"seed"}
+    assert set(stored["fixed"]) == fields  # a resume under other defaults runs the same trials
+    assert stored["fixed"]["code_batch_norm"] is False and stored["fixed"]["steps"] == 20
+
+    assert main(["trial", "retrain", "again", "c000-s0", "--storage", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    row = pd.read_parquet(tmp_path / "again" / "trials" / "c000-s0.parquet").iloc[0]
+    assert out.startswith(f"saved {tmp_path / 'again' / 'weights' / 'c000-s0.pt'}; lms_id {row['lms_id']:.3f} (row: ")
+    paths = make_plots(["again"], str(tmp_path), "traversal", str(tmp_path / "plots"), trial="c000-s0")
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert main(["trial", "retrain", "again", "c999-s0", "--storage", str(tmp_path)]) == 1
+    assert "Error: trial 'c999-s0': no row in sweep 'again'" in capsys.readouterr().err
