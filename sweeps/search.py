@@ -15,9 +15,12 @@ import zlib
 from collections import deque
 from typing import Any
 
+import yaml
 from ray.tune.search import Searcher
 
-from sweeps.spec import Cell, SweepSpec
+from additive.errors import AdxError
+from sweeps.results import Storage, SweepFiles
+from sweeps.spec import ORACLE_METRICS, Cell, SweepSpec, parse_sweep_spec
 
 
 def make_trial_id(cell: Cell, seed: int, number: int | None = None) -> str:
@@ -183,3 +186,39 @@ class SweepSearcher(Searcher):
             study.tell(number, float(value))
         else:  # stopped early by the scheduler, or diverged
             study.tell(number, state=TrialState.PRUNED if status in (None, "stopped") else TrialState.FAIL)
+
+
+# ----- from_best --------------------------------------------------------------------------
+def resolve_from_best(spec: SweepSpec, storage: Storage) -> dict[int, dict[str, Any]]:
+    """Per cell, the searched fields of the best ok trial of the earlier sweep."""
+    if spec.from_best is None:
+        return {}
+    earlier = SweepFiles(storage, spec.from_best.sweep)
+    if not earlier.exists():
+        raise AdxError(f"{spec.source}: from_best: no sweep {spec.from_best.sweep!r} in {storage.uri}")
+    old = parse_sweep_spec(yaml.safe_load(storage.read_text(earlier.spec_path)), earlier.spec_path)
+    if old.search is None:
+        raise AdxError(f"{spec.source}: from_best: sweep {old.name!r} has no `search` to take the best of")
+    if old.search.metric in ORACLE_METRICS and not spec.oracle_selection:
+        raise AdxError(
+            f"{spec.source}: from_best: sweep {old.name!r} selected on {old.search.metric!r}, which needs ground "
+            "truth; set `oracle_selection: true` in this spec to take its best anyway"
+        )
+    metric, sign = old.search.metric, (1 if old.search.mode == "min" else -1)
+    rows = [r for r in earlier.read_trials() if r["status"] == "ok" and r.get(metric) is not None]
+    keys = (
+        list(spec.from_best.match)
+        if spec.from_best.match is not None
+        else [f for f in {f for values in old.grid.values() for v in values for f in v} if not f.startswith("__")]
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for cell in spec.cells():
+        target = spec.trial_spec(cell, spec.seeds[0]).to_dict()
+        matches = [r for r in rows if all(r.get(k) == target.get(k) for k in keys)]
+        if not matches:
+            raise AdxError(
+                f"{spec.source}: from_best: no ok trial of sweep {old.name!r} matches cell {cell.label} on {keys}"
+            )
+        best = min(matches, key=lambda r: sign * r[metric])
+        out[cell.index] = {k: best[k] for k in old.search.space}
+    return out

@@ -159,9 +159,10 @@ def test_progress_eta_counts_partly_done_trials(monkeypatch):
     import io
 
     from sweeps import engine
+    from sweeps import progress as progress_module
 
     clock = [1000.0]
-    monkeypatch.setattr(engine.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     progress = engine.Progress("p", total=4, already=0, out=io.StringIO())
     assert "ETA ?" in progress.line()
     for tid in ("a", "b"):

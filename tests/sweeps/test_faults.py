@@ -130,14 +130,18 @@ CLUSTER_SCRIPT = textwrap.dedent("""
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="ERROR")
     spec = load_sweep_spec(spec_path)
+    removed = {}
     if remove:
         def kill_one():
             time.sleep(12)  # both trials are running by then
+            removed.update(node=workers[0].node_id[:12], at=time.time())
             cluster.remove_node(workers[0])
         threading.Thread(target=kill_one, daemon=True).start()
     summary = run_sweep(spec, storage, out=None)
     df = pd.read_parquet(f"{storage}/{spec.name}/trials")
-    print(json.dumps({"counts": summary.counts, "nodes": sorted(set(df["node"])), "rows": len(df)}))
+    started = [t.timestamp() for t in df["started_at"]]
+    print(json.dumps({"counts": summary.counts, "nodes": sorted(set(df["node"])), "rows": len(df),
+                      "removed": removed, "started": started}))
     ray.shutdown()
     cluster.shutdown()
 """)
@@ -176,6 +180,10 @@ def test_lost_node_trial_is_retried_elsewhere(tmp_path):
     result = _run_cluster(tmp_path, spec_path, remove=True)
     assert result["rows"] == 2
     assert result["counts"] == {"ok": 2}, result
+    # the trial that was on the removed node ran again: it started after the removal, elsewhere
+    assert result["removed"], result
+    assert any(t > result["removed"]["at"] for t in result["started"]), result
+    assert not any(n.startswith(result["removed"]["node"]) for n in result["nodes"]), result
 
 
 def test_two_sweeps_under_one_root_at_once(tmp_path):

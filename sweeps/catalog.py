@@ -1,0 +1,72 @@
+"""The sweeps under a storage root: their stored specs, counts per status, and the list."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import yaml
+
+from additive.errors import AdxError
+from sweeps.results import SWEEP_NAME_RE, Storage, SweepFiles
+from sweeps.spec import SweepSpec, parse_sweep_spec
+
+
+def count_statuses(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many rows have each status."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def load_stored_spec(storage: Storage, name: str) -> SweepSpec:
+    files = SweepFiles(storage, name)
+    if not files.exists():
+        known = storage.list_dirs(storage.root)
+        hint = f" (sweeps there: {', '.join(known)})" if known else ""
+        raise AdxError(f"no sweep named {name!r} in {storage.uri}{hint}")
+    return parse_sweep_spec(yaml.safe_load(storage.read_text(files.spec_path)), files.spec_path)
+
+
+def sweep_status(storage: str, name: str) -> dict[str, Any]:
+    """Counts per status and per cell of a stored sweep."""
+    store = Storage(storage)
+    spec = load_stored_spec(store, name)
+    files = SweepFiles(store, name)
+    rows = files.read_trials()
+    per_seed = spec.search.n_trials if spec.search else 1
+    cells = {c.label: {"planned": per_seed * len(spec.seeds)} for c in spec.cells()}
+    counts = count_statuses(rows)
+    for r in rows:
+        cell = cells.setdefault(r["cell"], {"planned": 0})
+        cell[r["status"]] = cell.get(r["status"], 0) + 1
+    lock = files.dir + "/.lock"
+    running = store.is_local and os.path.exists(lock)
+    return {
+        "name": name,
+        "planned": spec.n_planned,
+        "counts": counts,
+        "cells": cells,
+        "running": running,
+        "complete": sum(counts.values()) >= spec.n_planned,
+    }
+
+
+def list_sweeps(storage: str) -> list[dict[str, Any]]:
+    store = Storage(storage)
+    out = []
+    for name in store.list_dirs(store.root):
+        if not SWEEP_NAME_RE.match(name):  # a folder no sweep could have made
+            continue
+        files = SweepFiles(store, name)
+        if not files.exists():
+            continue
+        planned: float
+        try:
+            planned = load_stored_spec(store, name).n_planned
+        except AdxError:
+            planned = math.nan
+        out.append({"name": name, "planned": planned, "done": len(files.done_ids())})
+    return out

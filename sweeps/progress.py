@@ -1,0 +1,69 @@
+"""Live progress lines of a running sweep: done / running / failed / pending, elapsed,
+ETA and the best validation loss so far."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+
+class Progress:
+    """Live progress lines: done / running / failed / pending, elapsed, ETA, best so far."""
+
+    def __init__(self, name: str, total: int, already: int, out: TextIO | None, every: float = 10.0):
+        self.name, self.total, self.already, self.out, self.every = name, total, already, out, every
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.counts: dict[str, int] = {}
+        self.running: set[str] = set()
+        self.partial: dict[str, float] = {}  # fraction of its steps each running trial has done
+        self.best: tuple[float, str] | None = None
+
+    @property
+    def finished(self) -> int:
+        return sum(self.counts.values())
+
+    def trial_started(self, tid: str) -> None:
+        self.running.add(tid)
+
+    def set_running(self, tids: set[str]) -> None:
+        """The trials Ray Tune reports as RUNNING (its own states, the source of truth)."""
+        self.running = set(tids)
+
+    def trial_progress(self, tid: str, fraction: float) -> None:
+        self.partial[tid] = min(max(fraction, 0.0), 1.0)
+
+    def trial_finished(self, tid: str, status: str, val_loss: float | None) -> None:
+        self.running.discard(tid)
+        self.partial.pop(tid, None)
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if status == "ok" and val_loss is not None and (self.best is None or val_loss < self.best[0]):
+            self.best = (val_loss, tid)
+        self.print(force=True)
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.start
+        done = self.already + self.finished
+        todo = self.total - done
+        # Work in trials: finished ones count 1, running ones the fraction of steps done.
+        partial = sum(self.partial.values())
+        worked = self.finished + partial
+        eta = _hms(elapsed / worked * (todo - partial)) if worked > 0.01 else "?"
+        bad = self.counts.get("failed", 0) + self.counts.get("diverged", 0)
+        best = f", best val_loss {self.best[0]:.5f} ({self.best[1]})" if self.best else ""
+        return (
+            f"[{self.name}] {done}/{self.total} done ({bad} failed/diverged), {len(self.running)} running, "
+            f"{max(todo - len(self.running), 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}"
+        )
+
+    def print(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.out is None or (not force and now - self.last < self.every):
+            return
+        self.last = now
+        print(self.line(), file=self.out, flush=True)
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

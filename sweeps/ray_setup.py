@@ -1,0 +1,81 @@
+"""Starting or joining Ray for a sweep, and checking what the cluster can give.
+
+Ray and its settings are touched only when a sweep runs, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from additive.errors import AdxError
+from sweeps.spec import SweepSpec
+
+
+def _tune_environment() -> None:
+    """Ray Tune settings, set when a sweep starts (never at import): no automatic
+    loggers (rows and curves are ours), Tune's plain progress output off."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded
+    local Ray (node address 127.0.0.1) without a dashboard. An already running Ray in this
+    process is reused."""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Trial output stays in the Ray logs: errors reach the rows, progress is printed here.
+    caller_sigterm = _caller_sigterm()
+    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            ray.init(include_dashboard=False, num_cpus=num_cpus, _node_ip_address="127.0.0.1", **quiet)
+    except Exception as exc:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+        raise AdxError(f"cannot start or join {where}: {exc}") from None
+    _restore_sigterm(caller_sigterm)
+
+
+def _caller_sigterm():
+    """The Python SIGTERM handler set before Ray starts (the CLI's clean stop), if any."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler if callable(handler) else None
+
+
+def _restore_sigterm(handler) -> None:
+    """``ray.init`` installs its own SIGTERM handler (exit at once, with Ray's stack dump);
+    put back the one the caller had."""
+    import signal
+
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
+
+
+def check_resources(spec: SweepSpec) -> None:
+    import ray
+
+    total = ray.cluster_resources()
+    gpus, cpus = total.get("GPU", 0.0), total.get("CPU", 0.0)
+    if spec.resources["gpu"] > gpus:
+        raise AdxError(
+            f"{spec.source}: resources.gpu: must be <= the GPUs of the Ray cluster ({gpus:g}), "
+            f"but got {spec.resources['gpu']:g}"
+        )
+    if spec.resources["cpu"] > cpus:
+        raise AdxError(
+            f"{spec.source}: resources.cpu: must be <= the CPUs of the Ray cluster ({cpus:g}), "
+            f"but got {spec.resources['cpu']:g}"
+        )
