@@ -15,6 +15,17 @@ from dataclasses import fields
 from additive.errors import AdxError
 
 DEFAULT_STORAGE = "results"
+PREVIEW_FIELDS = (
+    "dataset",
+    "n_objects",
+    "support",
+    "support_param",
+    "l_density",
+    "dependence_mechanism",
+    "dependence",
+    "image_size",
+    "seed",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,14 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="look at the synthetic data").add_subparsers(dest="cmd", metavar="{preview}")
     data.required = True
     pv = data.add_parser("preview", help="sample images and the latent support with ID and OOS points")
-    pv.add_argument("--dataset", default="scalar", help="scalar (ScalarLatents) or block (BlockLatents)")
-    pv.add_argument("--support", default="l_shape")
-    pv.add_argument("--support-param", type=float, default=None)
-    pv.add_argument("--dependence-mechanism", default="copula")
-    pv.add_argument("--dependence", type=float, default=0.0)
-    pv.add_argument("--n-objects", type=int, default=2)
-    pv.add_argument("--image-size", type=int, default=64)
-    pv.add_argument("--seed", type=int, default=0)
+    from additive.spec import TrialSpec
+
+    types = {"int": int, "float": float, "str": str, "float | None": float}
+    for f in fields(TrialSpec):  # the data fields, with the trial's own defaults and help
+        if f.name in PREVIEW_FIELDS:
+            pv.add_argument(
+                f"--{f.name.replace('_', '-')}", type=types[str(f.type)], default=f.default, help=f.metadata.get("help")
+            )
     pv.add_argument("--out", required=True, help="output image (.png or .pdf)")
 
     # trial
@@ -146,18 +157,11 @@ def _stop_on_sigterm():
 
 def _dispatch(args: argparse.Namespace) -> int | None:
     if args.group == "data":
-        from additive.latents import LatentSpace
         from additive.preview import preview_data
+        from additive.spec import TrialSpec
 
-        space = LatentSpace(
-            dataset=args.dataset,
-            n_objects=args.n_objects,
-            support=args.support,
-            support_param=args.support_param,
-            dependence_mechanism=args.dependence_mechanism,
-            dependence=args.dependence,
-        )
-        print(preview_data(space, args.out, image_size=args.image_size, seed=args.seed))
+        spec = TrialSpec.from_dict({name: getattr(args, name) for name in PREVIEW_FIELDS})
+        print(preview_data(spec.latent_space(), args.out, image_size=spec.image_size, seed=spec.seed))
         return 0
     if args.group == "trial":
         return _trial(args)
