@@ -31,75 +31,42 @@ import pyarrow.parquet as pq
 
 from additive.errors import AdxError
 from additive.spec import TrialSpec
+from sweeps.rows import (
+    COUNT_METRICS,
+    CURVE_KEYS,
+    CURVE_SCHEMA,
+    METRICS,
+    SCHEMA_VERSION,
+    TRIAL_SCHEMA,
+    VERSION_PACKAGES,
+    VERSIONS_TYPE,
+    CurveRow,
+    TrialRow,
+)
 
-SCHEMA_VERSION = 1
 STATUSES = ("ok", "failed", "diverged", "stopped")
-METRICS = (
-    "val_loss",
-    "train_loss",
-    "rmse_id",
-    "rmse_ood",
-    "rmse_recombine",
-    "lms_id",
-    "lms_ood",
-    "mcc_id",
-    "oos_count",
-    "recombine_count",
-    "realised_dependence",
-)
-COUNT_METRICS = ("oos_count", "recombine_count")
-
-
-def _trial_field_type(annotation: str) -> pa.DataType:
-    base = annotation.replace(" ", "").split("|")[0]
-    return {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}[base]
-
-
-_TS = pa.timestamp("ms", tz="UTC")
-VERSION_PACKAGES = ("torch", "ray", "optuna", "numpy", "sklearn", "pyarrow")
-VERSIONS_TYPE = pa.struct([(name, pa.string()) for name in VERSION_PACKAGES])
-TRIAL_SCHEMA = pa.schema(
-    [
-        ("schema_version", pa.int32()),
-        ("sweep", pa.string()),
-        ("trial_id", pa.string()),
-        ("cell", pa.string()),
-        ("cell_index", pa.int32()),
-        ("variant", pa.string()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("search_number", pa.int32()),
-        ("selected_by", pa.string()),
-        ("oracle_selection", pa.bool_()),
-    ]
-    + [(f.name, _trial_field_type(str(f.type))) for f in fields(TrialSpec)]
-    + [(m, pa.int64() if m in COUNT_METRICS else pa.float64()) for m in METRICS]
-    + [
-        ("steps_done", pa.int64()),
-        ("best_step", pa.int64()),
-        ("train_seconds", pa.float64()),
-        ("data_seconds", pa.float64()),
-        ("eval_seconds", pa.float64()),
-        ("device", pa.string()),
-        ("node", pa.string()),
-        ("git_commit", pa.string()),
-        ("versions", VERSIONS_TYPE),
-        ("started_at", _TS),
-        ("finished_at", _TS),
-    ]
-)
-CURVE_KEYS = ("step", "train_loss", "val_loss", "best_val_loss", "lr")  # what a trial reports at each evaluation
-CURVE_SCHEMA = pa.schema(
-    [
-        ("sweep", pa.string()),
-        ("trial_id", pa.string()),
-        ("step", pa.int64()),
-        ("train_loss", pa.float64()),
-        ("val_loss", pa.float64()),
-        ("best_val_loss", pa.float64()),
-        ("lr", pa.float64()),
-    ]
-)
+__all__ = [  # the row types and schemas live in sweeps.rows; re-exported here beside the storage
+    "COUNT_METRICS",
+    "CURVE_KEYS",
+    "CURVE_SCHEMA",
+    "METRICS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "TRIAL_SCHEMA",
+    "VERSION_PACKAGES",
+    "VERSIONS_TYPE",
+    "CurveRow",
+    "ResultsWarning",
+    "Storage",
+    "SweepFiles",
+    "TrialRow",
+    "check_sweep_name",
+    "git_commit",
+    "rows_table",
+    "trial_fields_from_row",
+    "versions",
+    "versions_from_json",
+]
 
 
 def rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -254,13 +221,14 @@ class SweepFiles:
             done.add(path.rsplit("/", 1)[1][: -len(".parquet")])
         return done
 
-    def write_trial(self, row: dict[str, Any], curves: list[dict[str, Any]]) -> None:
-        trial_id = row["trial_id"]
+    def write_trial(self, row: TrialRow, curves: list[CurveRow]) -> None:
         if curves:
-            rows = [{"sweep": row["sweep"], "trial_id": trial_id, **c} for c in curves]
-            self.storage.write_table(f"{self.curves_dir}/{trial_id}.parquet", rows_table(rows, CURVE_SCHEMA))
+            table = rows_table([c.to_record() for c in curves], CURVE_SCHEMA)
+            self.storage.write_table(f"{self.curves_dir}/{row.trial_id}.parquet", table)
         # The trial row last: its presence marks the trial done.
-        self.storage.write_table(f"{self.trials_dir}/{trial_id}.parquet", rows_table([row], TRIAL_SCHEMA))
+        self.storage.write_table(
+            f"{self.trials_dir}/{row.trial_id}.parquet", rows_table([row.to_record()], TRIAL_SCHEMA)
+        )
 
     def read_trials(self) -> list[dict[str, Any]]:
         """Every readable row; a damaged file is named in a warning and skipped."""

@@ -18,7 +18,7 @@ from typing import Any
 from additive.errors import DivergedError
 from additive.spec import TrialSpec
 from additive.train import run_trial
-from sweeps.results import CURVE_KEYS, METRICS
+from sweeps.rows import CURVE_KEYS, METRICS
 
 
 def _threads() -> int:

@@ -3,55 +3,58 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import math
-from dataclasses import fields
 from typing import Any
 
 from additive.errors import AdxError
 from additive.spec import TrialSpec
 from sweeps.progress import Progress
-from sweeps.results import COUNT_METRICS, CURVE_KEYS, METRICS, SCHEMA_VERSION, SweepFiles
+from sweeps.results import SweepFiles
+from sweeps.rows import CURVE_KEYS, CurveRow, TrialMetrics, TrialRow
 from sweeps.spec import ORACLE_METRICS
 
-_SPEC_FIELDS = [f.name for f in fields(TrialSpec)]
 
+def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status: str, error: str | None) -> TrialRow:
+    """One results row from a trial's Tune config (its resolved trial fields and identity)
+    and its last report: the final one, or the last evaluation of a trial that did not
+    finish (then ``val_loss`` is its best so far)."""
+    metrics = TrialMetrics.from_mapping(result)
+    final = bool(result.get("final"))
+    if not final and result.get("best_val_loss") is not None:
+        metrics = dataclasses.replace(metrics, val_loss=float(result["best_val_loss"]))
 
-def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status: str, error: str | None) -> dict:
-    """One results row: identity, resolved trial fields, metrics, run facts."""
-    row: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "sweep": sweep,
-        "trial_id": config["trial_id"],
-        "cell": config["cell"],
-        "cell_index": config["cell_index"],
-        "variant": config.get("variant"),
-        "status": status,
-        "error": error,
-        "search_number": config.get("search_number"),
-        "selected_by": config.get("selected_by"),
-        "oracle_selection": config.get("selected_by") in ORACLE_METRICS,
-    }
-    row.update({k: config["spec"][k] for k in _SPEC_FIELDS})
-    for m in METRICS:
-        value = result.get(m)
-        if not isinstance(value, (int, float)) or (m in COUNT_METRICS and not math.isfinite(value)):
-            row[m] = None
-        else:
-            row[m] = int(value) if m in COUNT_METRICS else float(value)
-    if not result.get("final") and result.get("best_val_loss") is not None:
-        row["val_loss"] = float(result["best_val_loss"])  # a partial run: its best so far
-    partial_step = result.get("step") if not result.get("final") else None
-    row["steps_done"] = int(result["steps_done"]) if "steps_done" in result else partial_step
-    row["best_step"] = int(result["best_step"]) if "best_step" in result else None
-    for key in ("train_seconds", "data_seconds", "eval_seconds"):
-        row[key] = float(result[key]) if key in result else None
-    row["device"] = result.get("device")
-    row["node"] = result.get("node")
-    for key in ("started_at", "finished_at"):
+    def number(key: str, kind: type) -> Any:
+        value = result.get(key)
+        return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def moment(key: str) -> dt.datetime:
         ts = result.get(key)
-        row[key] = dt.datetime.fromtimestamp(ts, dt.timezone.utc) if ts else dt.datetime.now(dt.timezone.utc)
-    return row
+        return dt.datetime.fromtimestamp(ts, dt.timezone.utc) if ts else dt.datetime.now(dt.timezone.utc)
+
+    return TrialRow(
+        sweep=sweep,
+        trial_id=config["trial_id"],
+        cell=config["cell"],
+        cell_index=config["cell_index"],
+        status=status,
+        spec=TrialSpec.from_dict(config["spec"]),
+        metrics=metrics,
+        variant=config.get("variant"),
+        error=error,
+        search_number=config.get("search_number"),
+        selected_by=config.get("selected_by"),
+        oracle_selection=config.get("selected_by") in ORACLE_METRICS,
+        steps_done=number("steps_done", int) if "steps_done" in result else (None if final else number("step", int)),
+        best_step=number("best_step", int),
+        train_seconds=number("train_seconds", float),
+        data_seconds=number("data_seconds", float),
+        eval_seconds=number("eval_seconds", float),
+        device=result.get("device"),
+        node=result.get("node"),
+        started_at=moment("started_at"),
+        finished_at=moment("finished_at"),
+    )
 
 
 class ResultWriter:
@@ -68,7 +71,7 @@ class ResultWriter:
         class _Writer(Callback):
             def __init__(self, files: SweepFiles, progress: Progress, static: dict[str, Any]):
                 self.files, self.progress, self.static = files, progress, static
-                self.curves: dict[str, list[dict]] = {}
+                self.curves: dict[str, list[CurveRow]] = {}
                 self.last: dict[str, dict] = {}
                 self.written: set[str] = set()
                 self.write_error: AdxError | None = None
@@ -78,14 +81,14 @@ class ResultWriter:
                 tid = config["trial_id"]
                 if tid in self.written:
                     return
-                row = make_row(self.files.name, config, result, status, error) | self.static
+                row = dataclasses.replace(make_row(self.files.name, config, result, status, error), **self.static)
                 try:
                     self.files.write_trial(row, self.curves.pop(tid, []))
                 except AdxError as exc:
                     self.write_error = exc
                     raise
                 self.written.add(tid)
-                self.progress.trial_finished(tid, status, row.get("val_loss"))
+                self.progress.trial_finished(tid, status, row.metrics.val_loss)
 
             def on_trial_start(self, iteration, trials, trial, **info):
                 self.progress.trial_started(trial.config["trial_id"])
@@ -100,7 +103,7 @@ class ResultWriter:
                     self._write(trial, result, result["status"], result.get("error"))
                 else:
                     point = {k: result.get(k) for k in CURVE_KEYS}
-                    self.curves.setdefault(tid, []).append(point)
+                    self.curves.setdefault(tid, []).append(CurveRow(self.files.name, tid, **point))
                     self.last[tid] = point
                     if point["step"] is not None:
                         self.progress.trial_progress(tid, point["step"] / trial.config["spec"]["steps"])

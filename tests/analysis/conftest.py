@@ -3,43 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 
 import pytest
 
 from additive.spec import TrialSpec
-from sweeps.results import SCHEMA_VERSION, Storage, SweepFiles
+from sweeps.results import Storage, SweepFiles
+from sweeps.rows import CurveRow, TrialMetrics, TrialRow
 
 
-def make_row(sweep: str, trial_id: str, decoder: str, seed: int, status: str = "ok", **values) -> dict:
-    spec = TrialSpec(decoder=decoder, seed=seed).to_dict()
+def make_row(sweep: str, trial_id: str, decoder: str, seed: int, status: str = "ok", **values) -> TrialRow:
+    """A ``TrialRow`` as the engine builds it: ``values`` may set trial fields, metrics and
+    any other row field."""
+    spec_fields = {f.name for f in fields(TrialSpec)}
+    metric_fields = {f.name for f in fields(TrialMetrics)}
+    spec = TrialSpec(decoder=decoder, seed=seed, **{k: v for k, v in values.items() if k in spec_fields})
+    metrics = TrialMetrics(**{k: v for k, v in values.items() if k in metric_fields})
+    rest = {k: v for k, v in values.items() if k not in spec_fields | metric_fields}
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    row = {
-        "schema_version": SCHEMA_VERSION,
-        "sweep": sweep,
-        "trial_id": trial_id,
-        "cell": f"decoder={decoder}",
-        "cell_index": 0 if decoder == "additive" else 1,
-        "status": status,
-        "error": None,
-        "search_number": None,
-        **spec,
-        "started_at": now,
-        "finished_at": now,
-    }
-    row.update(values)
-    return row
+    identity = {"cell": f"decoder={decoder}", "cell_index": 0 if decoder == "additive" else 1}
+    return TrialRow(
+        sweep=sweep,
+        trial_id=trial_id,
+        status=status,
+        spec=spec,
+        metrics=metrics,
+        **(identity | {"started_at": now, "finished_at": now} | rest),
+    )
 
 
-def write_rows(root, sweep: str, rows: list[dict]) -> SweepFiles:
+def write_rows(root, sweep: str, rows: list[TrialRow]) -> SweepFiles:
     files = SweepFiles(Storage(str(root)), sweep)
     files.storage.write_bytes(
         files.spec_path, f"name: {sweep}\nseeds: 3\ngrid: {{decoder: [additive, monolithic]}}\n".encode()
     )
     for row in rows:
-        curves = [
-            {"step": s, "train_loss": 0.1 / s, "val_loss": 0.1 / s, "best_val_loss": 0.1 / s, "lr": 1e-3}
-            for s in (10, 20)
-        ]
+        curves = [CurveRow(sweep, row.trial_id, s, 0.1 / s, 0.1 / s, 0.1 / s, 1e-3) for s in (10, 20)]
         files.write_trial(row, curves)
     return files
 

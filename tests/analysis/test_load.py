@@ -223,7 +223,7 @@ def test_older_files_with_versions_as_json_still_read(tmp_path):
     from tests.analysis.conftest import make_row, write_rows
 
     write_rows(tmp_path, "old", [])
-    table = rows_table([make_row("old", "c000-s0", "additive", 0, lms_id=99.5)], TRIAL_SCHEMA)
+    table = rows_table([make_row("old", "c000-s0", "additive", 0, lms_id=99.5).to_record()], TRIAL_SCHEMA)
     index = table.schema.get_field_index("versions")
     old = table.set_column(index, "versions", pa.array([json.dumps({"torch": "2.1.0", "ray": "2.9.0"})]))
     old = old.set_column(old.schema.get_field_index("oos_count"), "oos_count", pa.array([2000.0]))
