@@ -7,6 +7,7 @@ import math
 from dataclasses import fields
 
 from additive.spec import TrialSpec
+from sweeps.results import rows_table
 from sweeps.rows import (
     COUNT_METRICS,
     CURVE_KEYS,
@@ -17,7 +18,6 @@ from sweeps.rows import (
     TrialMetrics,
     TrialRow,
 )
-from sweeps.results import rows_table
 from sweeps.writer import make_row
 
 
