@@ -156,16 +156,10 @@ class TrialSpec:
         return self.n_val if self.n_val is not None else max(self.n_train // 4, 2)
 
     def latent_space(self) -> LatentSpace:
-        return LatentSpace(
-            dataset=self.dataset,
-            n_objects=self.n_objects,
-            support=self.support,
-            support_param=self.support_param,
-            l_density=self.l_density,
-            avoid_overlap=self.avoid_overlap,
-            dependence_mechanism=self.dependence_mechanism,
-            dependence=self.dependence,
-        )
+        """The data fields of this trial as a ``LatentSpace`` (every field of the latent
+        space is a trial field of the same name; ``tests/additive/test_spec.py`` keeps their
+        defaults equal)."""
+        return LatentSpace(**{name: getattr(self, name) for name in LATENT_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +174,9 @@ class TrialSpec:
             if key not in known:
                 raise must(str(key), "be a known trial field (see `adx trial fields`)", key)
         return cls(**values)
+
+
+LATENT_FIELDS = tuple(f.name for f in fields(LatentSpace) if f.init)
 
 
 def trial_field_names() -> list[str]:

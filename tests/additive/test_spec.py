@@ -39,3 +39,17 @@ def test_invalid_specs_name_the_field(values, message):
     with pytest.raises(SpecError) as info:
         TrialSpec.from_dict(values)
     assert message in str(info.value)
+
+
+def test_latent_space_fields_are_trial_fields_with_the_same_defaults():
+    from dataclasses import fields
+
+    from additive.latents import LatentSpace
+    from additive.spec import LATENT_FIELDS, TrialSpec
+
+    trial = {f.name: f.default for f in fields(TrialSpec)}
+    latent = {f.name: f.default for f in fields(LatentSpace) if f.init}
+    assert set(LATENT_FIELDS) == set(latent) and set(latent) <= set(trial)
+    assert {name: trial[name] for name in latent} == latent
+    spec = TrialSpec(support="l_shape", l_density="uniform", dependence=0.5, n_objects=3)
+    assert spec.latent_space() == LatentSpace(support="l_shape", l_density="uniform", dependence=0.5, n_objects=3)
