@@ -138,8 +138,10 @@ def make_body(
     raise ValueError(f"`body` must be one of {list(BODIES)}, but got {kind!r}")
 
 
-class AdditiveDecoder(nn.Module):
-    """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
+class _BlockBodies(nn.Module):
+    """One decoder body per block (``out_channels`` each), for the decoders built of blocks."""
+
+    out_channels = 3
 
     def __init__(
         self,
@@ -156,14 +158,21 @@ class AdditiveDecoder(nn.Module):
         super().__init__()
         self.block_size = block_size
         self.bodies = nn.ModuleList(
-            make_body(body, block_size, 3, image_size, width, depth, batch_norm, channels, mlp_tail)
+            make_body(body, block_size, self.out_channels, image_size, width, depth, batch_norm, channels, mlp_tail)
             for _ in range(n_blocks)
         )
 
-    def block_images(self, z: torch.Tensor) -> list[torch.Tensor]:
-        """The image each block contributes, f_i(z_Bi)."""
+    def block_outputs(self, z: torch.Tensor) -> list[torch.Tensor]:
         b = self.block_size
         return [f(z[:, i * b : (i + 1) * b]) for i, f in enumerate(self.bodies)]
+
+
+class AdditiveDecoder(_BlockBodies):
+    """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
+
+    def block_images(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """The image each block contributes, f_i(z_Bi)."""
+        return self.block_outputs(z)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.stack(self.block_images(z)).sum(0)
@@ -190,33 +199,18 @@ class MonolithicDecoder(nn.Module):
         return self.body(z)
 
 
-class MaskedDecoder(nn.Module):
+class MaskedDecoder(_BlockBodies):
     """Object-centric compositing: softmax over block masks and a learned background."""
 
-    def __init__(
-        self,
-        block_size: int,
-        n_blocks: int,
-        image_size: int,
-        width: int = 512,
-        depth: int = 5,
-        body: str = "mlp",
-        batch_norm: bool = True,
-        channels: int = 64,
-        mlp_tail: str = "paper",
-    ):
-        super().__init__()
-        self.block_size = block_size
-        self.bodies = nn.ModuleList(
-            make_body(body, block_size, 4, image_size, width, depth, batch_norm, channels, mlp_tail)
-            for _ in range(n_blocks)
-        )
+    out_channels = 4  # RGB and a mask logit per block
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.background = nn.Parameter(torch.ones(1, 3, 1, 1))
         self.background_logit = nn.Parameter(torch.zeros(1, 1, 1, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        b = self.block_size
-        outs = [f(z[:, i * b : (i + 1) * b]) for i, f in enumerate(self.bodies)]
+        outs = self.block_outputs(z)
         rgb = torch.stack([o[:, :3] for o in outs] + [self.background.expand_as(outs[0][:, :3])])
         logits = torch.stack([o[:, 3:] for o in outs] + [self.background_logit.expand_as(outs[0][:, 3:])])
         return (torch.softmax(logits, dim=0) * rgb).sum(0)
