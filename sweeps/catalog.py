@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import yaml
 
 from additive.errors import AdxError
+from sweeps.lock import current_holder
 from sweeps.results import SWEEP_NAME_RE, Storage, SweepFiles
 from sweeps.spec import SweepSpec, parse_sweep_spec
 
@@ -42,8 +42,10 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
     for r in rows:
         cell = cells.setdefault(r["cell"], {"planned": 0})
         cell[r["status"]] = cell.get(r["status"], 0) + 1
-    lock = files.dir + "/.lock"
-    running = store.is_local and os.path.exists(lock)
+    try:
+        running = current_holder(files) is not None
+    except AdxError:  # no lock client for this storage (boto3 missing): not known to run
+        running = False
     return {
         "name": name,
         "planned": spec.n_planned,
