@@ -1,38 +1,84 @@
-"""The cluster configs open nothing to the world and install the project on every node."""
+"""The cluster configs pass Ray's own preparation and validation (what `ray up` runs first),
+open nothing to the world, turn token authentication on, and install the `cluster` extra.
+No network: Ray's AWS security-group step is run with every AWS call refused."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ["cluster.yaml", "cluster-onprem.yaml"]
 
 
-@pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])
-def test_cluster_config_is_secure_and_installs_the_project(name):
-    text = (ROOT / name).read_text()
-    cfg = yaml.safe_load(text)
-    for key in (
-        "cluster_name",
-        "provider",
-        "available_node_types",
-        "head_node_type",
-        "setup_commands",
-        "head_start_ray_commands",
-        "worker_start_ray_commands",
-    ):
-        assert key in cfg, key
-    assert "0.0.0.0" not in text  # no port is opened to the world, no service binds everywhere
+def _load(name: str) -> dict:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_config_passes_rays_preparation_and_validation(name):
+    pytest.importorskip("jsonschema")
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    prepared = prepare_config(copy.deepcopy(_load(name)))
+    validate_config(prepared)
+    assert prepared["head_node_type"] in prepared["available_node_types"]
+
+
+def test_onprem_config_is_a_manual_local_cluster():
+    from ray.autoscaler._private.local.config import LOCAL_CLUSTER_NODE_TYPE
+    from ray.autoscaler._private.util import prepare_config
+
+    raw = _load("cluster-onprem.yaml")
+    prepared = prepare_config(copy.deepcopy(raw))
+    node_type = prepared["available_node_types"][LOCAL_CLUSTER_NODE_TYPE]
+    n = len(raw["provider"]["worker_ips"])
+    assert node_type["min_workers"] == node_type["max_workers"] == n  # every listed machine joins
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_node_installs_the_cluster_extra_and_starts_with_token_auth(name):
+    cfg = _load(name)
+    assert cfg["file_mounts"] == {"~/adx": ".", "~/.ray/auth_token": "~/.ray/auth_token"}
+    assert any('pip install -q -e "$HOME/adx[cluster]"' in c for c in cfg["setup_commands"])
+    starts = cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"]
+    for cmd in (c for c in starts if "ray start" in c):
+        assert "RAY_AUTH_MODE=token ray start" in cmd, cmd
+        assert "RAY_AUTH_MODE=disabled" not in cmd
     head = " ".join(cfg["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head
-    assert any("pip install" in c and "~/adx" in c for c in cfg["setup_commands"])
-    assert cfg["file_mounts"] == {"~/adx": "."}
+    assert "0.0.0.0" not in yaml.safe_dump(cfg)  # no address or rule opens to the world
 
 
-def test_aws_security_group_opens_only_ssh():
-    cfg = yaml.safe_load((ROOT / "cluster.yaml").read_text())
-    perms = cfg["provider"]["security_group"]["IpPermissions"]
-    assert [(p["FromPort"], p["ToPort"]) for p in perms] == [(22, 22)]
-    assert all(r["CidrIp"].endswith("/32") for p in perms for r in p["IpRanges"])
+def test_cluster_extra_has_the_job_api_and_an_s3_client():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("ray[default") for d in extras["cluster"])
+    assert any(d.startswith("boto3") for d in extras["cluster"])
+
+
+def test_aws_nodes_join_a_premade_group_so_ray_opens_no_world_ssh(monkeypatch):
+    pytest.importorskip("boto3")
+    from ray.autoscaler._private.aws import config as aws
+    from ray.autoscaler._private.util import prepare_config
+
+    # What Ray would add to a group it makes itself: SSH from anywhere.
+    default = aws._create_default_inbound_rules({"sg-x"})
+    assert any(r.get("CidrIp") == "0.0.0.0/0" for p in default for r in p.get("IpRanges", []))
+
+    prepared = prepare_config(copy.deepcopy(_load("cluster.yaml")))
+
+    def no_aws(*args, **kwargs):
+        raise AssertionError("Ray tried to make or change a security group")
+
+    monkeypatch.setattr(aws, "_resource", no_aws)
+    monkeypatch.setattr(aws, "_upsert_security_groups", no_aws)
+    before = copy.deepcopy(prepared["available_node_types"])
+    out = aws._configure_security_group(prepared)
+    for name, node_type in out["available_node_types"].items():
+        assert node_type["node_config"]["SecurityGroupIds"] == before[name]["node_config"]["SecurityGroupIds"]
+    assert "security_group" not in out["provider"]  # no rules for Ray to merge into a group it makes
