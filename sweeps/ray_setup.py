@@ -37,7 +37,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(include_dashboard=False, num_cpus=num_cpus, _node_ip_address="127.0.0.1", **quiet)
+            # "local": a new Ray of our own, even where `ray start` left a cluster to join
+            ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, _node_ip_address="127.0.0.1", **quiet)
     except Exception as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         raise AdxError(f"cannot start or join {where}: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -36,6 +37,7 @@ def ray_local():
 
     if not ray.is_initialized():
         ray.init(
+            address="local",
             num_cpus=2,
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
@@ -71,3 +73,31 @@ def tiny_sweep_raw(name: str, **top) -> dict:
     }
     raw.update(top)
     return raw
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str):
+    """A real S3 protocol server (moto) on 127.0.0.1 with one bucket; yields the results URI
+    (``s3://BUCKET/results?endpoint_override=...``). Test credentials are set in the
+    environment, so subprocesses reach it too; the old values come back afterwards."""
+    server_mod = pytest.importorskip("moto.server")
+    import pyarrow.fs as pafs
+
+    creds = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    old = {k: os.environ.get(k) for k in creds}
+    os.environ.update(creds)
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        uri = f"s3://{bucket}/results?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+        fs, _ = pafs.FileSystem.from_uri(uri + "&allow_bucket_creation=true")
+        fs.create_dir(bucket)
+        yield uri
+    finally:
+        server.stop()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

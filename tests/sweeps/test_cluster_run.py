@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import tiny_sweep_raw
+from tests.conftest import s3_server, tiny_sweep_raw
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -59,21 +59,9 @@ def _run(cmd: list[str], env: dict, timeout: float = 120) -> subprocess.Complete
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    server_mod = pytest.importorskip("moto.server")
-    import pyarrow.fs as pafs
-
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    creds = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-    for k, v in creds.items():
-        monkeypatch.setenv(k, v)
-    uri = f"s3://adx-cluster/results?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
-    fs, _ = pafs.FileSystem.from_uri(uri + "&allow_bucket_creation=true")
-    fs.create_dir("adx-cluster")
-    yield uri
-    server.stop()
+def s3():
+    with s3_server("adx-cluster") as uri:
+        yield uri
 
 
 def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3):
@@ -86,6 +74,12 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
 
     gcs_port, dash_port = _free_port(), _free_port()
     procs: list[subprocess.Popen] = []
+    # `ray start --head` records its address for later `ray.init()` calls; `ray stop` would
+    # remove it, a kill by PID does not: put back what was there
+    from ray._common.utils import get_ray_address_file
+
+    current = Path(get_ray_address_file(None))
+    before = current.read_bytes() if current.exists() else None
     logs = tmp_path / "logs"
     logs.mkdir()
 
@@ -159,14 +153,7 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
         _kill_tree(node)
 
         status = _wait_job(env, dashboard, job_id, timeout=400)
-        logs_out = subprocess.run(
-            [str(BIN / "ray"), "job", "logs", "--address", dashboard, job_id],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout
-        assert status == "SUCCEEDED", logs_out[-3000:]
+        assert status == "SUCCEEDED", _ray_job(env, "logs", dashboard, job_id).stdout[-3000:]
 
         # a separate client process reads the results from S3
         client = dict(env)
@@ -188,6 +175,10 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
     finally:
         for proc in reversed(procs):
             _kill_tree(proc)
+        if before is None:
+            current.unlink(missing_ok=True)
+        else:
+            current.write_bytes(before)
 
 
 def _wait_nodes(env: dict, address: str, n: int, logs: Path) -> list[dict]:
@@ -229,16 +220,20 @@ def _job_id(text: str) -> str:
     raise AssertionError(f"no job id in: {text}")
 
 
+def _ray_job(env: dict, command: str, dashboard: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "ray"), "job", command, "--address", dashboard, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def _wait_job(env: dict, dashboard: str, job_id: str, timeout: float) -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        out = subprocess.run(
-            [str(BIN / "ray"), "job", "status", "--address", dashboard, job_id],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = _ray_job(env, "status", dashboard, job_id)
         text = out.stdout + out.stderr  # the CLI says "Job '<id>' succeeded" / "failed" / "was stopped"
         for word, state in (("' succeeded", "SUCCEEDED"), ("' failed", "FAILED"), ("' was stopped", "STOPPED")):
             if word in text:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -224,3 +226,24 @@ def test_same_sweep_twice_at_once_is_refused(tmp_path):
     _, err = first.communicate(timeout=400)
     assert first.returncode == 0, err
     _check_complete(tmp_path, "twice", 6)
+
+
+def test_embedded_ray_is_its_own_even_where_ray_start_left_a_cluster_address(tmp_path):
+    """`ray start --head` writes its address where a bare `ray.init()` finds and joins it;
+    `adx sweep run` without --address must start its own Ray all the same."""
+    root = tempfile.mkdtemp(prefix="adx", dir="/tmp")  # short: Ray's socket paths live under it
+    try:
+        (Path(root) / "ray").mkdir()
+        (Path(root) / "ray" / "ray_current_cluster").write_text("127.0.0.9:6399")  # nobody there
+        spec = _spec_file(tmp_path, "own")
+        out = subprocess.run(
+            [*ADX, "sweep", "run", spec, "--storage", str(tmp_path / "results"), "--no-table", "--num-cpus", "1"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ, RAY_TMPDIR=root),
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        _check_complete(tmp_path, "own", 2)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

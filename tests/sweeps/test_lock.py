@@ -15,30 +15,14 @@ import pytest
 from additive.errors import AdxError
 from sweeps.lock import Holder, LockWarning, SweepLock, _backend, current_holder
 from sweeps.results import Storage, SweepFiles
+from tests.conftest import s3_server
 
 
 @pytest.fixture(scope="module")
 def s3_root():
-    server_mod = pytest.importorskip("moto.server")
     pytest.importorskip("boto3")
-    import pyarrow.fs as pafs
-
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    uri = f"s3://adx-lock/results?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
-    fs, _ = pafs.FileSystem.from_uri(uri + "&allow_bucket_creation=true")
-    fs.create_dir("adx-lock")
-    yield uri
-    server.stop()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with s3_server("adx-lock") as uri:
+        yield uri
 
 
 @pytest.fixture(params=["file", "s3"])

@@ -7,28 +7,13 @@ import pytest
 
 from sweeps.engine import run_sweep
 from sweeps.spec import parse_sweep_spec
-from tests.conftest import tiny_sweep_raw
+from tests.conftest import s3_server, tiny_sweep_raw
 
 
 @pytest.fixture
-def s3_uri(monkeypatch):
-    server_mod = pytest.importorskip("moto.server")
-    import pyarrow.fs as pafs
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    uri = f"s3://adx-test/results?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
-    fs, _ = pafs.FileSystem.from_uri(uri + "&allow_bucket_creation=true")
-    fs.create_dir("adx-test")
-    yield uri
-    server.stop()
+def s3_uri():
+    with s3_server("adx-test") as uri:
+        yield uri
 
 
 def test_sweep_to_object_store_and_back(ray_local, s3_uri):
