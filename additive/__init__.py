@@ -20,6 +20,7 @@ _HOMES = {
     "metrics": ("lms_spearman", "lms_tree", "mcc_pearson", "rmse"),
     "models": (
         "AdditiveDecoder",
+        "Body",
         "ConvEncoder",
         "MaskedDecoder",
         "MonolithicDecoder",

@@ -9,6 +9,7 @@ Decoder bodies map a latent vector to an image:
 - ``broadcast``: a spatial-broadcast body (the latent tiled over the image with two
   coordinate channels, then 3x3 convolutions), often easier to fit on small CPUs.
 
+``Body`` holds how a body is built (the decoder's trial fields) and builds it.
 ``AdditiveDecoder`` renders each block with its own body and sums the images,
 f(z) = sum_i f_i(z_Bi). ``MonolithicDecoder`` is one body of all of z. ``MaskedDecoder``
 is the object-centric ablation: per-block RGB and mask logits, composited with a softmax
@@ -18,6 +19,7 @@ over blocks and a learned background; it is not additive.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -118,49 +120,41 @@ class BroadcastBody(nn.Module):
         return self.net(torch.cat([tiled, coords.expand(len(z), -1, -1, -1)], dim=1))
 
 
-def make_body(
-    kind: str,
-    d_in: int,
-    out_channels: int,
-    image_size: int,
-    width: int,
-    depth: int,
-    batch_norm: bool,
-    channels: int = 64,
-    mlp_tail: str = "paper",
-):
-    if mlp_tail not in MLP_TAILS:
-        raise ValueError(f"`mlp_tail` must be one of {list(MLP_TAILS)}, but got {mlp_tail!r}")
-    if kind == "mlp":
-        return MLPDeconvBody(d_in, out_channels, image_size, width, depth, batch_norm, channels, mlp_tail)
-    if kind == "broadcast":
-        return BroadcastBody(d_in, out_channels, image_size, width, depth, batch_norm, channels)
-    raise ValueError(f"`body` must be one of {list(BODIES)}, but got {kind!r}")
+@dataclass(frozen=True)
+class Body:
+    """How one decoder network is built: the decoder's trial fields (``body``, ``width``,
+    ``depth``, ``batch_norm``, ``channels``, ``mlp_tail``) in one value."""
+
+    kind: str = "mlp"
+    width: int = 512
+    depth: int = 5
+    batch_norm: bool = True
+    channels: int = 64
+    mlp_tail: str = "paper"
+
+    def __post_init__(self):
+        if self.kind not in BODIES:
+            raise ValueError(f"`body` must be one of {list(BODIES)}, but got {self.kind!r}")
+        if self.mlp_tail not in MLP_TAILS:
+            raise ValueError(f"`mlp_tail` must be one of {list(MLP_TAILS)}, but got {self.mlp_tail!r}")
+
+    def build(self, d_in: int, out_channels: int, image_size: int) -> nn.Module:
+        """A fresh network from ``d_in`` latents to an ``out_channels`` x image_size^2 image."""
+        w, k, bn, c = self.width, self.depth, self.batch_norm, self.channels
+        if self.kind == "mlp":
+            return MLPDeconvBody(d_in, out_channels, image_size, w, k, bn, c, self.mlp_tail)
+        return BroadcastBody(d_in, out_channels, image_size, w, k, bn, c)
 
 
 class _BlockBodies(nn.Module):
-    """One decoder body per block (``out_channels`` each), for the decoders built of blocks."""
+    """One decoder network per block (``out_channels`` each), for the decoders built of blocks."""
 
     out_channels = 3
 
-    def __init__(
-        self,
-        block_size: int,
-        n_blocks: int,
-        image_size: int,
-        width: int = 512,
-        depth: int = 5,
-        body: str = "mlp",
-        batch_norm: bool = True,
-        channels: int = 64,
-        mlp_tail: str = "paper",
-    ):
+    def __init__(self, block_size: int, n_blocks: int, image_size: int, body: Body = Body()):
         super().__init__()
         self.block_size = block_size
-        self.bodies = nn.ModuleList(
-            make_body(body, block_size, self.out_channels, image_size, width, depth, batch_norm, channels, mlp_tail)
-            for _ in range(n_blocks)
-        )
+        self.bodies = nn.ModuleList(body.build(block_size, self.out_channels, image_size) for _ in range(n_blocks))
 
     def block_outputs(self, z: torch.Tensor) -> list[torch.Tensor]:
         b = self.block_size
@@ -179,21 +173,11 @@ class AdditiveDecoder(_BlockBodies):
 
 
 class MonolithicDecoder(nn.Module):
-    """One body of all of z: the non-additive baseline."""
+    """One network of all of z: the non-additive baseline."""
 
-    def __init__(
-        self,
-        d: int,
-        image_size: int,
-        width: int = 512,
-        depth: int = 5,
-        body: str = "mlp",
-        batch_norm: bool = True,
-        channels: int = 64,
-        mlp_tail: str = "paper",
-    ):
+    def __init__(self, d: int, image_size: int, body: Body = Body()):
         super().__init__()
-        self.body = make_body(body, d, 3, image_size, width, depth, batch_norm, channels, mlp_tail)
+        self.body = body.build(d, 3, image_size)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -221,39 +205,28 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def make_decoder(
-    kind: str,
-    block_size: int,
-    n_blocks: int,
-    image_size: int,
-    width: int = 512,
-    depth: int = 5,
-    body: str = "mlp",
-    batch_norm: bool = True,
-    match_params: bool = False,
-    channels: int = 64,
-    mlp_tail: str = "paper",
+    kind: str, block_size: int, n_blocks: int, image_size: int, body: Body = Body(), match_params: bool = False
 ) -> nn.Module:
     """Build a decoder by name. ``match_params`` widens a monolithic decoder until it has
-    at least as many parameters as the additive decoder of the same width."""
-    body_args = (body, batch_norm, channels, mlp_tail)
+    at least as many parameters as the additive decoder of the same body."""
     if kind == "additive":
-        return AdditiveDecoder(block_size, n_blocks, image_size, width, depth, *body_args)
+        return AdditiveDecoder(block_size, n_blocks, image_size, body)
     if kind == "masked":
-        return MaskedDecoder(block_size, n_blocks, image_size, width, depth, *body_args)
+        return MaskedDecoder(block_size, n_blocks, image_size, body)
     if kind != "monolithic":
         raise ValueError(f"`decoder` must be one of {list(DECODERS)}, but got {kind!r}")
     d = block_size * n_blocks
     if match_params:
-        target = count_parameters(AdditiveDecoder(block_size, n_blocks, image_size, width, depth, *body_args))
-        lo, hi = width, width * n_blocks * 4
+        target = count_parameters(AdditiveDecoder(block_size, n_blocks, image_size, body))
+        lo, hi = body.width, body.width * n_blocks * 4
         while lo < hi:  # smallest width whose parameter count reaches the target
             mid = (lo + hi) // 2
-            if count_parameters(MonolithicDecoder(d, image_size, mid, depth, *body_args)) >= target:
+            if count_parameters(MonolithicDecoder(d, image_size, replace(body, width=mid))) >= target:
                 hi = mid
             else:
                 lo = mid + 1
-        width = lo
-    return MonolithicDecoder(d, image_size, width, depth, *body_args)
+        body = replace(body, width=lo)
+    return MonolithicDecoder(d, image_size, body)
 
 
 class ConvEncoder(nn.Module):

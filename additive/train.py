@@ -22,7 +22,7 @@ from torch import nn
 from additive.data import Datasets, Split, make_datasets
 from additive.errors import BudgetError, DivergedError
 from additive.evaluate import evaluate, mean_squared_error
-from additive.models import make_decoder, make_encoder
+from additive.models import Body, make_decoder, make_encoder
 from additive.spec import TrialSpec
 
 Callback = Callable[[int, dict[str, float]], None]
@@ -79,18 +79,9 @@ def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module
         spec.encoder_batch_norm,
         spec.code_batch_norm,
     ).to(device)
+    body = Body(spec.body, spec.width, spec.depth, spec.batch_norm, spec.channels, spec.mlp_tail)
     decoder = make_decoder(
-        spec.decoder,
-        space.block_size,
-        space.n_objects,
-        spec.image_size,
-        spec.width,
-        spec.depth,
-        spec.body,
-        spec.batch_norm,
-        spec.match_params,
-        spec.channels,
-        spec.mlp_tail,
+        spec.decoder, space.block_size, space.n_objects, spec.image_size, body, spec.match_params
     ).to(device)
     return encoder, decoder
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from additive import AdditiveDecoder, make_decoder, make_encoder
-from additive.models import BODIES, DECODERS, count_parameters
+from additive.models import BODIES, DECODERS, Body, count_parameters
 
 
 @pytest.mark.parametrize("kind", DECODERS)
@@ -14,7 +14,7 @@ from additive.models import BODIES, DECODERS, count_parameters
 @pytest.mark.parametrize("block_size,n_blocks,size", [(1, 2, 16), (2, 2, 32), (2, 3, 16)])
 def test_decoder_contract(kind, body, block_size, n_blocks, size):
     torch.manual_seed(0)
-    dec = make_decoder(kind, block_size, n_blocks, size, width=32, depth=2, body=body)
+    dec = make_decoder(kind, block_size, n_blocks, size, Body(body, width=32, depth=2))
     z = torch.randn(5, block_size * n_blocks)
     out = dec(z)
     assert out.shape == (5, 3, size, size)
@@ -25,7 +25,7 @@ def test_decoder_contract(kind, body, block_size, n_blocks, size):
 @pytest.mark.parametrize("body", BODIES)
 def test_additive_decoder_is_a_sum_of_block_images(body):
     torch.manual_seed(0)
-    dec = AdditiveDecoder(2, 2, 16, width=32, depth=2, body=body).eval()
+    dec = AdditiveDecoder(2, 2, 16, Body(body, width=32, depth=2)).eval()
     z = torch.randn(6, 4)
     z_swap = z.clone()
     z_swap[:, 2:] = z[torch.arange(5, -1, -1), 2:]
@@ -41,7 +41,7 @@ def test_additive_decoder_is_a_sum_of_block_images(body):
 
 def test_monolithic_decoder_is_not_additive():
     torch.manual_seed(0)
-    dec = make_decoder("monolithic", 2, 2, 16, width=32, depth=2).eval()
+    dec = make_decoder("monolithic", 2, 2, 16, Body(width=32, depth=2)).eval()
     z = torch.randn(6, 4)
     z2 = z.clone()
     z2[:, 2:] += 1
@@ -53,9 +53,9 @@ def test_monolithic_decoder_is_not_additive():
 
 
 def test_match_params_widens_the_monolithic_decoder():
-    add = count_parameters(make_decoder("additive", 1, 2, 32, width=64, depth=3))
-    mono = count_parameters(make_decoder("monolithic", 1, 2, 32, width=64, depth=3))
-    matched = count_parameters(make_decoder("monolithic", 1, 2, 32, width=64, depth=3, match_params=True))
+    add = count_parameters(make_decoder("additive", 1, 2, 32, Body(width=64, depth=3)))
+    mono = count_parameters(make_decoder("monolithic", 1, 2, 32, Body(width=64, depth=3)))
+    matched = count_parameters(make_decoder("monolithic", 1, 2, 32, Body(width=64, depth=3), match_params=True))
     assert mono < add <= matched < add * 1.1
 
 
@@ -105,7 +105,7 @@ def test_encoder_depth_is_checked():
 @pytest.mark.parametrize("tail,last", [("paper", "LeakyReLU"), ("linear", "Linear")])
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_decoder_mlp_tail(tail, last, batch_norm):
-    dec = make_decoder("additive", 1, 2, 32, width=16, depth=2, batch_norm=batch_norm, channels=8, mlp_tail=tail)
+    dec = make_decoder("additive", 1, 2, 32, Body(width=16, depth=2, batch_norm=batch_norm, channels=8, mlp_tail=tail))
     mlp = dec.bodies[0].mlp
     assert type(mlp[-1]).__name__ == last
     assert _kinds(mlp).count("BatchNorm1d") == (2 + (tail == "paper")) * batch_norm
