@@ -1,6 +1,6 @@
 """The science targets of the `mini` preset, through the real sweep engine, on the preset's
 own seeds (docs/RESULTS.md, "mini"): ScalarLatents with the L support at 32 px on CPU.
-Every assertion is on means (or shares) over those seeds. Slow: about 13 minutes on 2
+Every assertion is on means (or shares) over those seeds. Slow: about 16 minutes on 2
 cores."""
 
 from __future__ import annotations
