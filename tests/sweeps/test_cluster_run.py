@@ -84,9 +84,12 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
     logs.mkdir()
 
     def start(name: str, *args: str) -> subprocess.Popen:
+        # free ports for what listens on a fixed default port (the dashboard agent's 52365,
+        # the client server's 10001), so another Ray on the machine does not block this one
+        ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}"]
         with open(logs / f"{name}.log", "w") as log:
             proc = subprocess.Popen(
-                [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args],
+                [str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *ports, *args],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -105,6 +108,7 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
             f"--dashboard-port={dash_port}",
             "--num-cpus=1",
             "--include-dashboard=true",
+            f"--ray-client-server-port={_free_port()}",
         )
         address = f"{HEAD_IP}:{gcs_port}"
         _wait_nodes(env, address, 1, logs)
@@ -119,29 +123,8 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
         spec = tmp_path / "cluster.yaml"
         spec.write_text(yaml.safe_dump(raw))
         dashboard = f"http://{HEAD_IP}:{dash_port}"
-        submitted = _run(
-            [
-                str(BIN / "ray"),
-                "job",
-                "submit",
-                "--address",
-                dashboard,
-                "--no-wait",
-                "--",
-                sys.executable,
-                "-m",
-                "sweeps.cli",
-                "sweep",
-                "run",
-                str(spec),
-                "--address",
-                "auto",
-                "--storage",
-                s3,
-                "--no-table",
-            ],
-            env,
-        )
+        entrypoint = [sys.executable, "-m", "sweeps.cli", "sweep", "run", str(spec), "--address", "auto"]
+        submitted = _submit(env, dashboard, [*entrypoint, "--storage", s3, "--no-table"])
         job_id = _job_id(submitted.stdout + submitted.stderr)
 
         # kill the second node while one of its trials runs
@@ -218,6 +201,18 @@ def _job_id(text: str) -> str:
         if word.startswith("raysubmit_"):
             return word
     raise AssertionError(f"no job id in: {text}")
+
+
+def _submit(env: dict, dashboard: str, entrypoint: list[str]) -> subprocess.CompletedProcess:
+    """`ray job submit`, retried while the head's job agent is still starting (it answers
+    "No available agent to submit job" for a while after the node is up)."""
+    deadline = time.time() + 120
+    while True:
+        out = _ray_job(env, "submit", dashboard, "--no-wait", "--", *entrypoint)
+        if out.returncode == 0:
+            return out
+        assert "No available agent" in out.stderr and time.time() < deadline, out.stderr[-3000:]
+        time.sleep(2)
 
 
 def _ray_job(env: dict, command: str, dashboard: str, *args: str) -> subprocess.CompletedProcess:
