@@ -101,3 +101,16 @@ def s3_server(bucket: str):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def adx_resume(name: str, storage: str, timeout: float = 400):
+    """`adx sweep resume NAME --storage STORAGE --no-table` in a subprocess (output captured)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "sweeps.cli", "sweep", "resume", name, "--storage", storage, "--no-table"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import tiny_sweep_raw
+from tests.conftest import adx_resume, tiny_sweep_raw
 
 pytestmark = pytest.mark.slow
 ADX = [sys.executable, "-m", "sweeps.cli"]
@@ -68,12 +68,7 @@ def test_sigkill_driver_then_resume(tmp_path):
     proc.wait()
     before = {p.name: p.stat().st_mtime_ns for p in _rows(tmp_path, "killed")}
     assert 1 <= len(before) < 6
-    done = subprocess.run(
-        [*ADX, "sweep", "resume", "killed", "--storage", storage, "--no-table"],
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = adx_resume("killed", storage)
     assert done.returncode == 0, done.stderr
     df = _check_complete(tmp_path, "killed", 6)
     assert set(df["status"]) == {"ok"}

@@ -7,7 +7,7 @@ import pytest
 
 from sweeps.engine import run_sweep
 from sweeps.spec import parse_sweep_spec
-from tests.conftest import s3_server, tiny_sweep_raw
+from tests.conftest import adx_resume, s3_server, tiny_sweep_raw
 
 
 @pytest.fixture
@@ -62,12 +62,7 @@ def test_one_driver_per_s3_sweep_and_resume_after_sigkill(s3_uri, tmp_path):
         assert first.poll() is None, first.stderr.read() if first.stderr else ""
         assert time.time() < end, "timed out waiting for the first row"
         time.sleep(0.5)
-    second = subprocess.run(
-        [*adx, "sweep", "resume", "obj", "--storage", s3_uri, "--no-table"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    second = adx_resume("obj", s3_uri, timeout=120)
     assert second.returncode == 1
     assert (
         second.stderr.strip()
@@ -78,12 +73,7 @@ def test_one_driver_per_s3_sweep_and_resume_after_sigkill(s3_uri, tmp_path):
     first.wait()
     before = files.done_ids()
     assert 1 <= len(before) < 6
-    done = subprocess.run(
-        [*adx, "sweep", "resume", "obj", "--storage", s3_uri, "--no-table"],
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = adx_resume("obj", s3_uri, timeout=400)
     assert done.returncode == 0, done.stderr
     from analysis.load import load_trials
 
