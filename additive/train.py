@@ -86,6 +86,25 @@ def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module
     return encoder, decoder
 
 
+def make_optimiser(
+    encoder: nn.Module, decoder: nn.Module, spec: TrialSpec, device: torch.device, fast: bool = True
+) -> torch.optim.Adam:
+    """Adam over both networks (``lr``, ``weight_decay``).
+
+    ``fast`` changes how, not what, is computed: the fused Adam kernel (one pass per
+    parameter instead of about ten small ops) and, on CPU, the channels-last layout, in
+    which oneDNN's convolutions run faster. Together about 15% less time per step at the
+    ``mini`` size (BENCHMARKS.md, ``train_step.mini``). Results equal the plain path up to
+    floating-point rounding, which over thousands of steps is enough to change a trial's
+    trajectory, so runs before and after this switch are not bit-identical.
+    """
+    if fast and device.type == "cpu":
+        encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in torch's stubs
+        decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    params = list(encoder.parameters()) + list(decoder.parameters())
+    return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay, fused=fast)
+
+
 def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
     if spec.lr_decay == "step":
         every = spec.lr_decay_every or max(spec.steps // 3, 1)
@@ -160,8 +179,7 @@ def run_trial(
     _inject(spec.fault)
 
     encoder, decoder = build_models(spec, device)
-    params = list(encoder.parameters()) + list(decoder.parameters())
-    optimiser = torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    optimiser = make_optimiser(encoder, decoder, spec, device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(spec))
     autocast = device.type == "cuda" and spec.amp
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)

@@ -97,20 +97,22 @@ def bench_render(quick: bool) -> None:
 
 # ----- train step -------------------------------------------------------------------------
 PRESETS = {
+    "mini": dict(image_size=32, width=256, depth=3, channels=64, encoder_depth=4, batch_size=64, encoder="conv"),
     "cpu_preset": dict(image_size=32, width=256, depth=3, channels=32, batch_size=64, encoder="conv"),
     "paper_model": dict(image_size=64, width=512, depth=5, channels=64, batch_size=64, encoder="conv"),
 }
 
 
-def time_train_step(spec, steps: int) -> tuple[float, float]:
+def time_train_step(spec, steps: int, fast: bool = True) -> tuple[float, float]:
     """Seconds for ``steps`` steps with real batches (index slicing of the uint8 set)
-    and with one fixed batch."""
+    and with one fixed batch; ``fast``: the trials' optimiser and layout
+    (``make_optimiser``), else the plain Adam loop and NCHW layout."""
     from additive.data import make_datasets
-    from additive.train import build_models
+    from additive.train import build_models, make_optimiser
 
     data = make_datasets(spec.latent_space(), spec.n_train, 64, 64, 0, spec.image_size, 0)
     enc, dec = build_models(spec, torch.device("cpu"))
-    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), 1e-3)
+    opt = make_optimiser(enc, dec, spec, torch.device("cpu"), fast=fast)
     fixed = data.train.batch(torch.arange(spec.batch_size))
 
     def step(x):
@@ -142,11 +144,16 @@ def bench_train_step(quick: bool) -> None:
                 {"decoder": decoder, "n_train": 2048, "n_val": 64, "n_test": 64, "n_oos": 0, **kw}
             )
             t_real, t_fixed = time_train_step(spec, steps)
+            plain = {}
+            if name == "mini":  # what the fused Adam and channels-last layout buy, same process
+                t_plain = time_train_step(spec, steps, fast=False)[0]
+                plain = dict(baseline=steps * spec.batch_size / t_plain, ratio=t_plain / t_real)
             emit(
                 f"train_step.{name}.{decoder}",
                 steps * spec.batch_size / t_real,
                 "samples/s",
-                detail=f"{kw['image_size']} px, width {kw['width']}, 1 thread",
+                detail=f"{kw['image_size']} px, width {kw['width']}, {kw['channels']} ch, 1 thread",
+                **plain,
             )
             emit(
                 f"data_share.{name}.{decoder}",
