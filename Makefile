@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints/cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint check bench clean
+.PHONY: demo test test-slow test-presets lint check bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	python3 -m venv $(VENV)
@@ -21,7 +21,10 @@ test: $(STAMP)  ## the default test suite (fast, CPU only)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)  ## long runs: fault injection, training to convergence
-	$(PY) -m pytest -q -m slow --timeout 1500
+	$(PY) -m pytest -q -m "slow and not preset" --timeout 1500
+
+test-presets: $(STAMP)  ## whole presets against their science targets (mini-block: ~25 min), not in CI
+	$(PY) -m pytest -q -m preset --timeout 3600
 
 lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
 	$(VENV)/bin/ruff check .
