@@ -2,7 +2,7 @@
 engine, on each preset's own seeds (docs/RESULTS.md, "mini" and "mini-block"). Every
 assertion is on means (or shares) over those seeds.
 
-`mini` (ScalarLatents with the L support at 32 px) is slow: about 14 minutes on 2 cores,
+`mini` (ScalarLatents with the L support at 32 px) is slow: about 11 minutes on 2 cores,
 run by `make test-slow` and CI. `mini-block` (BlockLatents at 16 px, three supports) takes
 about 25 minutes on 2 cores, more than CI's budget: it is marked `preset` and runs with
 `make test-presets`."""
