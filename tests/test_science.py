@@ -3,8 +3,8 @@ engine, on each preset's own seeds (docs/RESULTS.md, "mini" and "mini-block"). E
 assertion is on means (or shares) over those seeds.
 
 `mini` (ScalarLatents with the L support at 32 px) is slow: about 11 minutes on 2 cores,
-run by `make test-slow` and CI. `mini-block` (BlockLatents at 16 px, three supports) takes
-about 25 minutes on 2 cores, more than CI's budget: it is marked `preset` and runs with
+run by `make test-slow` and CI. `mini-block` (BlockLatents at 16 px, three supports) runs
+a preset that took about 25 minutes on 2 cores, more than CI's budget: it is marked `preset` and runs with
 `make test-presets`."""
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ pytestmark = pytest.mark.slow
 SPECS = Path(__file__).resolve().parents[1] / "sweeps" / "specs"
 
 
-def test_mini_preset_meets_its_targets(ray_local, tmp_path):
-    spec = load_sweep_spec(str(SPECS / "mini.yaml"), ["save_weights=false"])
+def _run_preset(name: str, n_cells: int, tmp_path):
+    """Run a preset through the engine (no weights saved); every trial must end ok."""
+    spec = load_sweep_spec(str(SPECS / f"{name}.yaml"), ["save_weights=false"])
     summary = run_sweep(spec, str(tmp_path), out=None)
-    assert summary.counts == {"ok": 2 * len(spec.seeds)}
-    df = load_trials("mini", str(tmp_path))
+    assert summary.counts == {"ok": n_cells * len(spec.seeds)}
+    return spec, load_trials(name, str(tmp_path))
+
+
+def test_mini_preset_meets_its_targets(ray_local, tmp_path):
+    spec, df = _run_preset("mini", 2, tmp_path)
     add, mono = df[df["decoder"] == "additive"], df[df["decoder"] == "monolithic"]
     assert sorted(add["seed"]) == sorted(mono["seed"]) == sorted(spec.seeds)
 
@@ -38,10 +43,7 @@ def test_mini_preset_meets_its_targets(ray_local, tmp_path):
 
 @pytest.mark.preset
 def test_mini_block_preset_meets_its_targets(ray_local, tmp_path):
-    spec = load_sweep_spec(str(SPECS / "mini-block.yaml"), ["save_weights=false"])
-    summary = run_sweep(spec, str(tmp_path), out=None)
-    assert summary.counts == {"ok": 6 * len(spec.seeds)}  # 3 supports x 2 decoders
-    df = load_trials("mini-block", str(tmp_path))
+    _, df = _run_preset("mini-block", 6, tmp_path)  # 3 supports x 2 decoders
     mean = df.groupby(["support", "decoder"])[["lms_id", "rmse_ood"]].mean()
 
     for support in ("no_overlap", "scm"):  # independent and SCM-dependent BlockLatents

@@ -103,12 +103,7 @@ def test_signal_stops_cleanly_and_resumes(tmp_path, sig, code):
     assert proc.returncode == code, err
     assert f"adx sweep resume {name}" in err
     assert "Traceback" not in err and "Stack (most recent call first)" not in err
-    done = subprocess.run(
-        [*ADX, "sweep", "resume", name, "--storage", storage, "--no-table"],
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = adx_resume(name, storage)
     assert done.returncode == 0, done.stderr
     _check_complete(tmp_path, name, 6)
 
@@ -210,12 +205,7 @@ def test_same_sweep_twice_at_once_is_refused(tmp_path):
         [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
     )
     _wait_for_rows(first, tmp_path, "twice", 1)
-    second = subprocess.run(
-        [*ADX, "sweep", "resume", "twice", "--storage", storage, "--no-table"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    second = adx_resume("twice", storage, timeout=120)
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1].startswith("Error: sweep 'twice' is already being run by process")
     _, err = first.communicate(timeout=400)
