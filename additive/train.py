@@ -93,7 +93,7 @@ def make_optimiser(
 
     ``fast`` changes how, not what, is computed: the fused Adam kernel (one pass per
     parameter instead of about ten small ops) and, on CPU, the channels-last layout, in
-    which oneDNN's convolutions run faster. Together about 15% less time per step at the
+    which oneDNN's convolutions run faster. Together 1.19-1.21x the samples per second at the
     ``mini`` size (BENCHMARKS.md, ``train_step.mini``). Results equal the plain path up to
     floating-point rounding, which over thousands of steps is enough to change a trial's
     trajectory, so runs before and after this switch are not bit-identical.
