@@ -12,6 +12,8 @@ Metric names are the columns of the results table:
 - ``realised_dependence``: the dependence actually present in the training latents (see
   ``realised_dependence``), which after restriction to the support differs from the
   mechanism's level.
+- ``oos_distance``: mean distance from the OOS latents to their nearest training latents
+  (see ``oos_distance``): how far the OOS set asks a model to extrapolate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 
 from additive.data import Datasets, Split
 from additive.latents import LatentSpace
-from additive.metrics import mcc_pearson, realised_dependence, spearman_matching, tree_matching
+from additive.metrics import mcc_pearson, oos_distance, realised_dependence, spearman_matching, tree_matching
 from additive.render import render_balls_uint8
 
 _CHUNK = 256  # images per forward pass; mini's 5,000 validation images, 1 thread: 1.5 s at 256, 1.9 s at 1024
@@ -172,6 +174,7 @@ def evaluate(
         "oos_count": len(data.oos),
         "recombine_count": 0,
         "realised_dependence": realised_dependence(data.train.z.cpu().numpy(), space.blocks),
+        "oos_distance": oos_distance(data.oos.z.cpu().numpy(), data.train.z.cpu().numpy()),
     }
     if len(data.oos) >= 2:
         z_oos = data.oos.z.cpu().numpy()

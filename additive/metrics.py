@@ -11,6 +11,7 @@ from itertools import combinations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 from scipy.stats import rankdata
 from sklearn.tree import DecisionTreeRegressor
 
@@ -166,6 +167,19 @@ def realised_dependence(z: np.ndarray, blocks: list[slice]) -> float:
             denom = np.sqrt((x**2).sum() * (y**2).sum())
             values.append(float((x * y).sum() / denom) if denom > 0 else 0.0)
     return float(np.mean(values))
+
+
+def oos_distance(z_oos: np.ndarray, z_train: np.ndarray) -> float:
+    """How far the OOS latents lie from the training data: the mean Euclidean distance
+    from each OOS latent to its nearest training latent (latent units; the box is
+    [0.1, 0.9] per coordinate). The OOS set pairs blocks of in-support draws, so it follows
+    the training marginals: where those put little mass far from the support, the OOS points
+    crowd near it and extrapolation is easier. NaN for no OOS or no training latents."""
+    z_oos = np.asarray(z_oos, dtype=np.float64)
+    z_train = np.asarray(z_train, dtype=np.float64)
+    if len(z_oos) == 0 or len(z_train) == 0:
+        return float("nan")
+    return float(cKDTree(z_train).query(z_oos)[0].mean())
 
 
 def rmse(x: np.ndarray, x_hat: np.ndarray) -> float:

@@ -38,6 +38,7 @@ class TrialMetrics:
     oos_count: int | None = None
     recombine_count: int | None = None
     realised_dependence: float | None = None
+    oos_distance: float | None = None
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> TrialMetrics:

@@ -123,3 +123,27 @@ def test_realised_dependence_reads_the_data_not_the_level():
     assert realised_dependence(l_shape.sample(20000, 0), l_shape.blocks) < 0.8
     independent_l = LatentSpace(support="l_shape")
     assert realised_dependence(independent_l.sample(20000, 0), independent_l.blocks) < -0.1
+
+
+def test_oos_distance_is_the_mean_distance_to_the_nearest_training_latent():
+    from additive.metrics import oos_distance
+
+    train = np.array([[0.0, 0.0], [1.0, 0.0]])
+    assert oos_distance(np.array([[0.0, 0.5], [1.0, 2.0]]), train) == pytest.approx(1.25)
+    assert np.isnan(oos_distance(np.zeros((0, 2)), train))
+
+
+def test_dependence_pulls_the_oos_set_toward_the_training_data():
+    """The OOS set pairs blocks of in-support draws; on the L, strong dependence leaves the
+    marginals little mass far above the missing square's corner, so its OOS points crowd
+    near the L (docs/RESULTS.md, "dependence")."""
+    from additive.latents import LatentSpace
+    from additive.metrics import oos_distance
+
+    def distance(level: float) -> float:
+        space = LatentSpace(support="l_shape", l_density="paper", dependence=level)
+        return oos_distance(space.sample_oos(500, 1), space.sample(5000, 1))
+
+    independent, dependent = distance(0.0), distance(0.9)
+    assert independent > 0.1  # the missing square is 0.4 wide: its points lie well inside
+    assert dependent < 0.7 * independent

@@ -196,6 +196,7 @@ def test_rows_have_typed_columns(ray_local, tmp_path):
     loaded = load_trials("typed", str(tmp_path))
     assert str(loaded["avoid_overlap"].dtype) == "boolean"
     assert loaded["realised_dependence"].notna().all()
+    assert (loaded["oos_distance"] > 0).all()  # the L has an OOS set; its points lie off the data
 
 
 def test_progress_counts_running_trials_from_tunes_states(tmp_path):
