@@ -159,7 +159,9 @@ def evaluate(
     """All final metrics of a trial (encoder and decoder are put in eval mode)."""
     encoder.eval()
     decoder.eval()
-    z_fit = data.train.z[:_TREE_FIT].cpu().numpy()
+    z_train = data.train.z.cpu().numpy()  # one host copy for every metric below
+    z_oos = data.oos.z.cpu().numpy()
+    z_fit = z_train[:_TREE_FIT]
     zh_fit = encode(encoder, data.train.images[:_TREE_FIT]) if space.block_size > 1 else None
     z_test = data.test.z.cpu().numpy()
     zh_test = encode(encoder, data.test.images)
@@ -173,15 +175,14 @@ def evaluate(
         "rmse_recombine": float("nan"),
         "oos_count": len(data.oos),
         "recombine_count": 0,
-        "realised_dependence": realised_dependence(data.train.z.cpu().numpy(), space.blocks),
-        "oos_distance": oos_distance(data.oos.z.cpu().numpy(), data.train.z.cpu().numpy()),
+        "realised_dependence": realised_dependence(z_train, space.blocks),
+        "oos_distance": oos_distance(z_oos, z_train),
     }
     if len(data.oos) >= 2:
-        z_oos = data.oos.z.cpu().numpy()
         zh_oos = encode(encoder, data.oos.images)
         out["rmse_ood"] = reconstruction_rmse(encoder, decoder, data.oos)
         out["lms_ood"] = lms(space, decoder_kind, z_fit, zh_fit, z_oos, zh_oos)[0]
         out["rmse_recombine"], out["recombine_count"] = rmse_recombine(
-            encoder, decoder, space, data.oos, data.train.z.cpu().numpy(), matched, image_size, seed
+            encoder, decoder, space, data.oos, z_train, matched, image_size, seed
         )
     return out
