@@ -92,6 +92,9 @@ class TrialSpec:
     lr_decay_every: int = _f(0, "step schedule: period in steps; 0: steps // 3")
     lr_decay_gamma: float = _f(0.5, "step schedule: factor applied every period")
     lr_floor: float = _f(0.0, "cosine schedule: the final learning rate as a fraction of lr")
+    lr_warmup: int = _f(
+        0, "steps of linear learning-rate warmup from lr / lr_warmup to lr, before any schedule; 0: none"
+    )
     eval_every: int = _f(500, "steps between evaluations of the validation loss")
     bn_recalibrate: int = _f(
         4096, "training images to recompute BatchNorm statistics from before every evaluation; 0: off"
@@ -120,6 +123,7 @@ class TrialSpec:
             "seed",
             "threads",
             "lr_decay_every",
+            "lr_warmup",
             "max_seconds",
             "max_memory_mb",
             "weight_decay",

@@ -106,6 +106,16 @@ def make_optimiser(
 
 
 def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
+    """The learning rate at a step as a fraction of ``lr``: the schedule of ``lr_decay``,
+    times a linear ramp over the first ``lr_warmup`` steps (step k of the ramp, counting
+    from 1, trains at k / lr_warmup)."""
+    decay = _decay_lambda(spec)
+    if spec.lr_warmup:
+        return lambda step: min(1.0, (step + 1) / spec.lr_warmup) * decay(step)
+    return decay
+
+
+def _decay_lambda(spec: TrialSpec) -> Callable[[int], float]:
     if spec.lr_decay == "step":
         every = spec.lr_decay_every or max(spec.steps // 3, 1)
         return lambda step: spec.lr_decay_gamma ** (step // every)

@@ -88,6 +88,26 @@ def test_cosine_decays_to_its_floor_whatever_the_step_gamma(floor):
     assert schedule(100) == pytest.approx(floor)
 
 
+@pytest.mark.parametrize("decay", ["none", "cosine"])
+def test_warmup_ramps_linearly_then_hands_over_to_the_schedule(decay):
+    from additive.train import _lr_lambda
+
+    plain = _lr_lambda(TrialSpec(lr_decay=decay, steps=100))
+    warm = _lr_lambda(TrialSpec(lr_decay=decay, steps=100, lr_warmup=10))
+    # LambdaLR trains step k (from 1) at the factor of k - 1: step 1 at 1/10, step 10 at 1
+    assert warm(0) == pytest.approx(0.1 * plain(0))
+    assert warm(4) == pytest.approx(0.5 * plain(4))
+    for k in (9, 10, 50, 99):
+        assert warm(k) == pytest.approx(plain(k))
+
+
+def test_warmup_reaches_lr_in_training(tiny_spec):
+    spec = dataclasses.replace(tiny_spec, lr_warmup=tiny_spec.steps * 4, eval_every=1)
+    lrs = [row["lr"] for row in run_trial(spec).curves]
+    assert lrs == sorted(lrs) and lrs[-1] < tiny_spec.lr  # still ramping: the run is shorter than the warmup
+    assert run_trial(dataclasses.replace(tiny_spec, lr_warmup=1)).curves[-1]["lr"] == pytest.approx(tiny_spec.lr)
+
+
 def test_spec_rejects_cuda_without_gpu(tiny_spec):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
