@@ -26,6 +26,7 @@ from additive.models import Body, make_decoder, make_encoder
 from additive.spec import TrialSpec
 
 Callback = Callable[[int, dict[str, float]], None]
+Observer = Callable[[int, nn.Module, nn.Module, Datasets], None]
 
 
 @dataclass
@@ -167,6 +168,7 @@ def run_trial(
     spec: TrialSpec,
     callback: Callback | None = None,
     weights_dir: str | os.PathLike | None = None,
+    observe: Observer | None = None,
 ) -> TrialResult:
     """Train and evaluate one trial.
 
@@ -175,6 +177,8 @@ def run_trial(
     infinite loss and ``BudgetError`` past ``max_seconds``. With ``weights_dir`` the best
     encoder and decoder states are saved there (``weights.pt``, a plain state dict of
     tensors, to be loaded with ``torch.load(..., weights_only=True)``).
+    ``observe(step, encoder, decoder, data)``, for diagnostics, sees the current networks
+    (in eval mode) at every evaluation; it must not change them.
     """
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -234,6 +238,8 @@ def run_trial(
                 raise DivergedError(f"training loss became {train_loss} at step {step}")
             recalibrate_batch_norm(encoder, decoder, data.train, recalibration_idx, spec.batch_size)
             val = validation_loss(encoder, decoder, data)
+            if observe is not None:
+                _observe(observe, step, encoder, decoder, data)
             if not math.isfinite(val):
                 raise DivergedError(f"validation loss became {val} at step {step}")
             if val < best.val_loss:
@@ -301,6 +307,17 @@ def load_models(spec: TrialSpec, weights_path: str | os.PathLike, device: str = 
     encoder.load_state_dict(state["encoder"])
     decoder.load_state_dict(state["decoder"])
     return encoder.eval(), decoder.eval()
+
+
+def _observe(observe: Observer, step: int, encoder: nn.Module, decoder: nn.Module, data: Datasets) -> None:
+    encoder.eval()
+    decoder.eval()
+    try:
+        with torch.no_grad():
+            observe(step, encoder, decoder, data)
+    finally:
+        encoder.train()
+        decoder.train()
 
 
 def _resident_mb() -> float:
