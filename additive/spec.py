@@ -102,6 +102,8 @@ class TrialSpec:
     patience: int = _f(0, "evaluations without improvement of the validation loss before stopping; 0: off")
     # execution
     seed: int = _f(0, "random seed of data, initialisation and batches")
+    init_seed: int | None = _f(None, "seed of the networks' initialisation alone; null: from seed")
+    batch_seed: int | None = _f(None, "seed of the order of training batches alone; null: seed")
     threads: int = _f(0, "torch CPU threads; 0: the CPUs Ray gives the trial (torch's default outside Ray)")
     accelerator: str = _f("auto", "auto (CUDA when present), cpu or cuda")
     amp: bool = _f(False, "bf16 autocast on CUDA")
@@ -128,6 +130,9 @@ class TrialSpec:
             "max_memory_mb",
             "weight_decay",
         )
+        for name in ("init_seed", "batch_seed"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise must(name, "be null or an integer >= 0", getattr(self, name))
         if self.n_val is not None and self.n_val < 2:
             raise must("n_val", "be null or an integer >= 2", self.n_val)
         if self.image_size < 8 or self.image_size & (self.image_size - 1):

@@ -192,11 +192,13 @@ def run_trial(
     data_seconds = time.perf_counter() - t0
     _inject(spec.fault)
 
+    if spec.init_seed is not None:
+        seed_everything(spec.init_seed)
     encoder, decoder = build_models(spec, device)
     optimiser = make_optimiser(encoder, decoder, spec, device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(spec))
     autocast = device.type == "cuda" and spec.amp
-    generator = torch.Generator(device="cpu").manual_seed(spec.seed)
+    generator = torch.Generator(device="cpu").manual_seed(spec.seed if spec.batch_seed is None else spec.batch_seed)
     n = len(data.train)
 
     best = _Best()

@@ -29,6 +29,8 @@ def test_ints_become_floats_where_a_float_is_expected():
         ({"body": "unet"}, "`body` must be one of"),
         ({"batch_size": 0}, "`batch_size` must be > 0"),
         ({"n_train": 10, "batch_size": 64}, "`batch_size` must be <= n_train (10), but got 64"),
+        ({"init_seed": -1}, "`init_seed` must be null or an integer >= 0, but got -1"),
+        ({"lr_warmup": -5}, "`lr_warmup` must be >= 0, but got -5"),
         ({"lr": float("nan")}, "`lr` must be float or int, but got nan"),
         ({"lr_decay_gamma": 0.0}, "`lr_decay_gamma` must be in (0, 1]"),
         ({"support": "moon"}, "`support` must be one of"),

@@ -108,6 +108,15 @@ def test_warmup_reaches_lr_in_training(tiny_spec):
     assert run_trial(dataclasses.replace(tiny_spec, lr_warmup=1)).curves[-1]["lr"] == pytest.approx(tiny_spec.lr)
 
 
+def test_init_and_batch_seeds_each_change_only_their_part(tiny_spec):
+    base = run_trial(tiny_spec).metrics["val_loss"]
+    same = dataclasses.replace(tiny_spec, init_seed=tiny_spec.seed, batch_seed=tiny_spec.seed)
+    assert run_trial(same).metrics["val_loss"] == base  # the defaults are `seed` itself
+    other_init = run_trial(dataclasses.replace(tiny_spec, init_seed=tiny_spec.seed + 1)).metrics["val_loss"]
+    other_batches = run_trial(dataclasses.replace(tiny_spec, batch_seed=tiny_spec.seed + 1)).metrics["val_loss"]
+    assert len({base, other_init, other_batches}) == 3
+
+
 def test_spec_rejects_cuda_without_gpu(tiny_spec):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
