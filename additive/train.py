@@ -11,7 +11,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,15 +154,23 @@ def recalibrate_batch_norm(encoder, decoder, images: Split, idx: torch.Tensor, b
             m.momentum = momentum
 
 
-def validation_loss(encoder, decoder, data: Datasets) -> float:
-    """Mean pixel MSE on the validation set (the model-selection criterion)."""
+@contextmanager
+def _evaluating(encoder: nn.Module, decoder: nn.Module) -> Iterator[None]:
+    """Both networks in eval mode without gradients, back in training mode afterwards."""
     encoder.eval()
     decoder.eval()
     try:
-        return mean_squared_error(encoder, decoder, data.val)
+        with torch.no_grad():
+            yield
     finally:
         encoder.train()
         decoder.train()
+
+
+def validation_loss(encoder, decoder, data: Datasets) -> float:
+    """Mean pixel MSE on the validation set (the model-selection criterion)."""
+    with _evaluating(encoder, decoder):
+        return mean_squared_error(encoder, decoder, data.val)
 
 
 def run_trial(
@@ -241,7 +250,8 @@ def run_trial(
             recalibrate_batch_norm(encoder, decoder, data.train, recalibration_idx, spec.batch_size)
             val = validation_loss(encoder, decoder, data)
             if observe is not None:
-                _observe(observe, step, encoder, decoder, data)
+                with _evaluating(encoder, decoder):
+                    observe(step, encoder, decoder, data)
             if not math.isfinite(val):
                 raise DivergedError(f"validation loss became {val} at step {step}")
             if val < best.val_loss:
@@ -309,17 +319,6 @@ def load_models(spec: TrialSpec, weights_path: str | os.PathLike, device: str = 
     encoder.load_state_dict(state["encoder"])
     decoder.load_state_dict(state["decoder"])
     return encoder.eval(), decoder.eval()
-
-
-def _observe(observe: Observer, step: int, encoder: nn.Module, decoder: nn.Module, data: Datasets) -> None:
-    encoder.eval()
-    decoder.eval()
-    try:
-        with torch.no_grad():
-            observe(step, encoder, decoder, data)
-    finally:
-        encoder.train()
-        decoder.train()
 
 
 def _resident_mb() -> float:

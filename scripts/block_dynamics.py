@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         z = data.val.z[: len(x)].cpu().numpy()
         codes = encoder(x)
         images = decoder.block_images(codes)
-        val = float(((decoder(codes) - x) ** 2).mean())
+        val = float(((sum(images) - x) ** 2).mean())  # the additive decoder's output, not decoded again
         cells = []
         for k in range(2):
             r2 = knn_r2(codes[:, k * b : (k + 1) * b].cpu().numpy(), z)
