@@ -3,9 +3,10 @@
 Trains one trial exactly as ``adx trial run`` does (same fields, same trajectory) and, at
 every evaluation, prints for each learned block how well it predicts each ball's (x, y)
 (R^2 of a 10-nearest-neighbour regression from the block's code, fitted on 2,000 validation
-images and scored on 1,000 others) and which ball the block draws (the share of its image's
-variation along ball 1's colour, of the two balls' colours). Uses the ground-truth latents,
-so it is for understanding a run, never for choosing one.
+images and scored on 1,000 others), which ball the block draws (the share of its image's
+variation along ball 1's colour, of the two balls' colours) and the matched R^2 (the mean R^2
+over the better pairing of blocks with balls; near 1 once the blocks have separated). Uses the
+ground-truth latents, so it is for understanding a run, never for choosing one.
 
     python scripts/block_dynamics.py --set dataset=block --set support=no_overlap ... --set seed=12
 
@@ -36,6 +37,11 @@ def knn_r2(codes: np.ndarray, target: np.ndarray, n_fit: int = 2000) -> np.ndarr
     return 1 - ((pred - rest) ** 2).mean(0) / rest.var(0)
 
 
+def matched_r2(r2: np.ndarray) -> float:
+    """Mean R^2 over the better pairing of 2 blocks with 2 balls; ``r2[k, j]``: ball j from block k."""
+    return float(max(r2[0, 0] + r2[1, 1], r2[0, 1] + r2[1, 0]) / 2)
+
+
 def colour_share(image: torch.Tensor) -> float:
     """Share of a block image's variation (over images) along ball 1's colour, of balls 1 and 2."""
     directions = 1 - torch.tensor(COLORS[:2], dtype=torch.float32) / 255.0  # what each ball removes from white
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if spec.decoder != "additive" or space.n_objects != 2:
         parser.error(f"needs an additive decoder and two balls, but got {spec.decoder!r} with {space.n_objects}")
     b = space.block_size
-    print("step  val_loss  " + "  ".join(f"block{k}: R2 ball1 ball2 draws_ball1" for k in range(2)))
+    print("step  val_loss  " + "  ".join(f"block{k}: R2 ball1 ball2 draws_ball1" for k in range(2)) + "  matched_R2")
 
     def observe(step, encoder, decoder, data):
         x = data.val.float_images(0, args.images)
@@ -71,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         codes = encoder(x)
         images = decoder.block_images(codes)
         val = float(((sum(images) - x) ** 2).mean())  # the additive decoder's output, not decoded again
-        cells = []
+        cells, table = [], np.zeros((2, 2))
         for k in range(2):
             r2 = knn_r2(codes[:, k * b : (k + 1) * b].cpu().numpy(), z)
-            cells.append(f"{r2[:b].mean():5.2f} {r2[b:].mean():5.2f} {colour_share(images[k]):5.2f}")
-        print(f"{step:5d}  {val:.5f}  " + "     ".join(cells), flush=True)
+            table[k] = r2[:b].mean(), r2[b:].mean()
+            cells.append(f"{table[k, 0]:5.2f} {table[k, 1]:5.2f} {colour_share(images[k]):5.2f}")
+        print(f"{step:5d}  {val:.5f}  " + "     ".join(cells) + f"     {matched_r2(table):5.3f}", flush=True)
 
     run_trial(spec, observe=observe)
     return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from additive.train import run_trial
@@ -67,7 +68,17 @@ def test_script_prints_one_row_per_evaluation():
     rows = [line.split() for line in out.stdout.splitlines()[1:]]
     assert [int(r[0]) for r in rows] == [20, 40]
     values = np.array([[float(v) for v in r[1:]] for r in rows])
-    assert values.shape == (2, 7) and np.all(values[:, 1:] <= 1.0) and np.all(values[:, [3, 6]] >= 0)
+    assert values.shape == (2, 8) and np.all(values[:, 1:] <= 1.0) and np.all(values[:, [3, 6]] >= 0)
+    r2 = values[:, [1, 2, 4, 5]]  # block 0: ball 1, ball 2; block 1: ball 1, ball 2 (printed to 2 decimals)
+    pairings = np.maximum(r2[:, 0] + r2[:, 3], r2[:, 1] + r2[:, 2]) / 2
+    assert np.allclose(values[:, 7], pairings, atol=0.006)
+
+
+def test_matched_r2_takes_the_better_pairing():
+    matched_r2 = _script().matched_r2
+    assert matched_r2(np.array([[0.9, 0.1], [0.2, 0.7]])) == pytest.approx(0.8)  # block 0 = ball 1
+    assert matched_r2(np.array([[0.1, 0.9], [0.7, 0.2]])) == pytest.approx(0.8)  # block 0 = ball 2
+    assert matched_r2(np.array([[0.5, 0.5], [0.5, 0.5]])) == pytest.approx(0.5)  # no separation
 
 
 def test_script_refuses_a_monolithic_decoder():
