@@ -24,6 +24,7 @@ import torch
 import yaml
 from sklearn.neighbors import KNeighborsRegressor
 
+from additive.metrics import _hungarian_mean
 from additive.render import COLORS
 from additive.spec import TrialSpec
 from additive.train import run_trial
@@ -38,8 +39,9 @@ def knn_r2(codes: np.ndarray, target: np.ndarray, n_fit: int = 2000) -> np.ndarr
 
 
 def matched_r2(r2: np.ndarray) -> float:
-    """Mean R^2 over the better pairing of 2 blocks with 2 balls; ``r2[k, j]``: ball j from block k."""
-    return float(max(r2[0, 0] + r2[1, 1], r2[0, 1] + r2[1, 0]) / 2)
+    """Mean R^2 over the better pairing of blocks with balls (the Hungarian matching LMS uses);
+    ``r2[k, j]``: ball j from block k."""
+    return _hungarian_mean(r2)[0]
 
 
 def colour_share(image: torch.Tensor) -> float:
