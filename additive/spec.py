@@ -25,6 +25,10 @@ ACCELERATORS = ("auto", "cpu", "cuda")
 FAULTS = ("none", "raise", "nan", "crash", "slow")
 
 
+# Member r of a restart group initialises from its base seed + r x this stride, so members of
+# different seeds never share an initialisation while seeds stay below a million.
+RESTART_SEED_STRIDE = 1_000_000
+
 PAPER_WEIGHT_DECAY = 5e-4
 PIXEL_SCALE = 255.0
 # The authors' weight decay acts on raw [0, 255] pixels; relative to the data loss, the
@@ -103,6 +107,11 @@ class TrialSpec:
     # execution
     seed: int = _f(0, "random seed of data, initialisation and batches")
     init_seed: int | None = _f(None, "seed of the networks' initialisation alone; null: from seed")
+    restart: int = _f(
+        0,
+        "restart index r: r >= 1 initialises the networks from (init_seed or seed) + 1,000,000 x r; "
+        "0: as init_seed says (sweeps' `restarts` set it per member)",
+    )
     batch_seed: int | None = _f(None, "seed of the order of training batches alone; null: seed")
     threads: int = _f(0, "torch CPU threads; 0: the CPUs Ray gives the trial (torch's default outside Ray)")
     accelerator: str = _f("auto", "auto (CUDA when present), cpu or cuda")
@@ -123,6 +132,7 @@ class TrialSpec:
             "bn_recalibrate",
             "patience",
             "seed",
+            "restart",
             "threads",
             "lr_decay_every",
             "lr_warmup",
@@ -169,6 +179,14 @@ class TrialSpec:
         space is a trial field of the same name; ``tests/additive/test_spec.py`` keeps their
         defaults equal)."""
         return LatentSpace(**{name: getattr(self, name) for name in LATENT_FIELDS})
+
+    @property
+    def effective_init_seed(self) -> int | None:
+        """The seed the networks are initialised from; None: the random state after the
+        data were drawn from ``seed`` (the behaviour before ``init_seed`` existed)."""
+        if self.restart:
+            return (self.init_seed if self.init_seed is not None else self.seed) + RESTART_SEED_STRIDE * self.restart
+        return self.init_seed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -201,8 +201,8 @@ def run_trial(
     data_seconds = time.perf_counter() - t0
     _inject(spec.fault)
 
-    if spec.init_seed is not None:
-        seed_everything(spec.init_seed)
+    if spec.effective_init_seed is not None:
+        seed_everything(spec.effective_init_seed)
     encoder, decoder = build_models(spec, device)
     optimiser = make_optimiser(encoder, decoder, spec, device)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(spec))

@@ -117,6 +117,17 @@ def test_init_and_batch_seeds_each_change_only_their_part(tiny_spec):
     assert len({base, other_init, other_batches}) == 3
 
 
+def test_restart_index_redraws_only_the_initialisation(tiny_spec):
+    from additive.spec import RESTART_SEED_STRIDE
+
+    base = run_trial(tiny_spec)
+    member = run_trial(dataclasses.replace(tiny_spec, restart=2))
+    same_init = run_trial(dataclasses.replace(tiny_spec, init_seed=tiny_spec.seed + 2 * RESTART_SEED_STRIDE))
+    assert member.metrics["val_loss"] != base.metrics["val_loss"]
+    assert member.curves == same_init.curves  # member r is init_seed = seed + r x stride, nothing else
+    assert dataclasses.replace(tiny_spec, init_seed=7, restart=1).effective_init_seed == 7 + RESTART_SEED_STRIDE
+
+
 def test_spec_rejects_cuda_without_gpu(tiny_spec):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
