@@ -29,7 +29,8 @@ _HOMES = {
         "make_encoder",
     ),
     "render": ("render_ball", "render_balls"),
-    "spec": ("TrialSpec",),
+    "restarts": ("GroupResult", "MemberResult", "run_restarts", "select_restart"),
+    "spec": ("RestartsSpec", "TrialSpec"),
     "train": ("TrialResult", "load_models", "run_trial"),
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}

@@ -203,6 +203,40 @@ class TrialSpec:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class RestartsSpec:
+    """``k`` initialisations per (trial, seed); ``select_at``: the step at which the best
+    member is chosen and the others stop (None: all run the full budget)."""
+
+    k: int = 1
+    select_at: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise must("k", "be an integer >= 1", self.k)
+        if self.select_at is not None and (
+            isinstance(self.select_at, bool) or not isinstance(self.select_at, int) or self.select_at < 1
+        ):
+            raise must("select_at", "be null or an integer >= 1", self.select_at)
+
+    def check(self, spec: TrialSpec) -> None:
+        """``select_at`` must fall on an evaluation before the last step, so that members
+        are compared on evaluations a plain run also makes."""
+        if self.select_at is None:
+            return
+        if self.select_at >= spec.steps:
+            raise must("select_at", f"be below steps ({spec.steps}); leave it out to run every member in full",
+                       self.select_at)  # fmt: skip
+        if self.select_at % spec.eval_every:
+            raise must("select_at", f"be a multiple of eval_every ({spec.eval_every})", self.select_at)
+
+    def cost(self, steps: int) -> float:
+        """Training steps of a group, in units of one full run."""
+        if self.select_at is None or self.k == 1:
+            return float(self.k)
+        return (self.k * self.select_at + steps - self.select_at) / steps
+
+
 LATENT_FIELDS = tuple(f.name for f in fields(LatentSpace) if f.init)
 
 

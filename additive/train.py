@@ -173,6 +173,194 @@ def validation_loss(encoder, decoder, data: Datasets) -> float:
         return mean_squared_error(encoder, decoder, data.val)
 
 
+class Training:
+    """One network pair in training: networks, optimiser, schedule, batch order and model
+    selection, advanced a number of steps at a time (``advance``).
+
+    ``run_trial`` advances one to ``steps``; a restart group (``additive.restarts``) advances
+    each member to the selection step, then only the selected one on, over the same data.
+    Advancing in pieces computes exactly what advancing at once does.
+    """
+
+    def __init__(
+        self,
+        spec: TrialSpec,
+        data: Datasets,
+        device: torch.device,
+        callback: Callback | None = None,
+        observe: Observer | None = None,
+    ):
+        self.spec, self.data, self.device = spec, data, device
+        self.callback, self.observe = callback, observe
+        # The data never touch torch's random state, so seeding with `seed` here is the
+        # state a plain trial had after drawing its data.
+        seed_everything(spec.effective_init_seed if spec.effective_init_seed is not None else spec.seed)
+        self.encoder, self.decoder = build_models(spec, device)
+        self.optimiser = make_optimiser(self.encoder, self.decoder, spec, device)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, _lr_lambda(spec))
+        self.autocast = device.type == "cuda" and spec.amp
+        seed = spec.seed if spec.batch_seed is None else spec.batch_seed
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.best = _Best()
+        self.curves: list[dict[str, float]] = []
+        self.evals_since_best = 0
+        self.running, self.running_n = torch.zeros((), device=device), 0
+        n = len(data.train)
+        self.order = torch.randperm(n, generator=self.generator).to(device)
+        self.recalibration_idx = self.order[: min(spec.bn_recalibrate, n)].clone()
+        self.cursor = 0
+        self.step = 0
+        self.stopped_early = False  # patience ran out
+        self.train_seconds = 0.0
+        self.eval_seconds = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.stopped_early or self.step >= self.spec.steps
+
+    def advance(self, until: int) -> None:
+        """Train up to step ``until`` (at most ``steps``), evaluating every ``eval_every``
+        steps and at the last step. Raises ``DivergedError`` on a non-finite loss and
+        ``BudgetError`` past ``max_seconds`` or ``max_memory_mb``."""
+        spec, data, encoder, decoder = self.spec, self.data, self.encoder, self.decoder
+        n = len(data.train)
+        t_start = time.perf_counter()
+        try:
+            while not self.done and self.step < until:
+                self.step += 1
+                step = self.step
+                if self.cursor + spec.batch_size > n:
+                    self.order = torch.randperm(n, generator=self.generator).to(self.device)
+                    self.cursor = 0
+                idx = self.order[self.cursor : self.cursor + spec.batch_size]
+                self.cursor += spec.batch_size
+                x = data.train.batch(idx)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                    loss = ((decoder(encoder(x)).float() - x) ** 2).mean()
+                if spec.fault == "nan" and step >= spec.steps // 2:
+                    loss = loss * float("nan")
+                elif spec.fault == "slow":
+                    time.sleep(0.2)
+                self.optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimiser.step()
+                self.schedule.step()
+                self.running += loss.detach()
+                self.running_n += 1
+                if step % spec.eval_every == 0 or step == spec.steps:
+                    self._evaluate(step)
+                if spec.max_memory_mb and step % 20 == 1 and _resident_mb() > spec.max_memory_mb:
+                    raise BudgetError(
+                        f"trial exceeded its memory budget of {spec.max_memory_mb} MB "
+                        f"({_resident_mb():.0f} MB resident) at step {step} of {spec.steps}"
+                    )
+                elapsed = self.train_seconds + time.perf_counter() - t_start  # the loop's, evaluations included
+                if spec.max_seconds and elapsed > spec.max_seconds:
+                    raise BudgetError(
+                        f"trial exceeded its time budget of {spec.max_seconds:g} s at step {step} of {spec.steps}"
+                    )
+        finally:
+            self.train_seconds += time.perf_counter() - t_start
+
+    def _evaluate(self, step: int) -> None:
+        spec, encoder, decoder = self.spec, self.encoder, self.decoder
+        t_eval = time.perf_counter()
+        train_loss = float(self.running) / self.running_n
+        self.running.zero_()
+        self.running_n = 0
+        if not math.isfinite(train_loss):
+            raise DivergedError(f"training loss became {train_loss} at step {step}")
+        recalibrate_batch_norm(encoder, decoder, self.data.train, self.recalibration_idx, spec.batch_size)
+        val = validation_loss(encoder, decoder, self.data)
+        if self.observe is not None:
+            with _evaluating(encoder, decoder):
+                self.observe(step, encoder, decoder, self.data)
+        if not math.isfinite(val):
+            raise DivergedError(f"validation loss became {val} at step {step}")
+        if val < self.best.val_loss:
+            self.best = _Best(val, train_loss, step, _snapshot(encoder, decoder))
+            self.evals_since_best = 0
+        else:
+            self.evals_since_best += 1
+        row: dict[str, float] = {
+            "step": step,
+            "train_loss": train_loss,
+            "val_loss": val,
+            "best_val_loss": self.best.val_loss,
+            "lr": float(self.schedule.get_last_lr()[0]),
+        }
+        self.curves.append(row)
+        self.eval_seconds += time.perf_counter() - t_eval
+        if self.callback is not None:
+            self.callback(step, row)
+        if spec.patience and self.evals_since_best >= spec.patience:
+            self.stopped_early = True
+
+    def result(self, data_seconds: float = 0.0, weights_dir: str | os.PathLike | None = None) -> TrialResult:
+        """Restore the best state, compute every metric of ``evaluate`` and, with
+        ``weights_dir``, save that state there as ``weights.pt``."""
+        spec, encoder, decoder = self.spec, self.encoder, self.decoder
+        assert self.best.state is not None  # at least one evaluation ran (the last step always evaluates)
+        encoder.load_state_dict(self.best.state["encoder"])
+        decoder.load_state_dict(self.best.state["decoder"])
+        t_eval = time.perf_counter()
+        metrics = evaluate(encoder, decoder, self.data, spec.latent_space(), spec.decoder, spec.image_size, spec.seed)
+        metrics["val_loss"] = self.best.val_loss
+        metrics["train_loss"] = self.best.train_loss
+        self.eval_seconds += time.perf_counter() - t_eval
+        weights_path = None if weights_dir is None else self.save_best(weights_dir)
+        return TrialResult(
+            metrics=metrics,
+            curves=self.curves,
+            steps_done=self.step,
+            best_step=self.best.step,
+            train_seconds=self.train_seconds,
+            data_seconds=data_seconds,
+            eval_seconds=self.eval_seconds,
+            device=str(self.device),
+            weights_path=weights_path,
+        )
+
+    def save_best(self, weights_dir: str | os.PathLike) -> str:
+        """Save the best state as ``weights_dir/weights.pt`` (atomically) and return the path."""
+        path = Path(weights_dir) / "weights.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save(self.best.state, tmp)
+        os.replace(tmp, path)
+        return str(path)
+
+    def partial_result(self, data_seconds: float = 0.0) -> TrialResult:
+        """What the selection saw of a member stopped before ``steps``: its losses and
+        curve, no ground-truth metric (it is not evaluated)."""
+        return TrialResult(
+            metrics={"val_loss": self.best.val_loss, "train_loss": self.best.train_loss},
+            curves=self.curves,
+            steps_done=self.step,
+            best_step=self.best.step,
+            train_seconds=self.train_seconds,
+            data_seconds=data_seconds,
+            eval_seconds=self.eval_seconds,
+            device=str(self.device),
+        )
+
+
+def prepare_data(spec: TrialSpec) -> tuple[Datasets, torch.device, float]:
+    """Threads, device and the rendered data of a trial (shared by a restart group's
+    members), and the seconds the data took."""
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    device = resolve_device(spec.accelerator)
+    seed_everything(spec.seed)
+    t0 = time.perf_counter()
+    data = make_datasets(
+        spec.latent_space(), spec.n_train, spec.val_size, spec.n_test, spec.n_oos, spec.image_size, spec.seed, device
+    )
+    data_seconds = time.perf_counter() - t0
+    _inject(spec.fault)
+    return data, device, data_seconds
+
+
 def run_trial(
     spec: TrialSpec,
     callback: Callback | None = None,
@@ -189,127 +377,10 @@ def run_trial(
     ``observe(step, encoder, decoder, data)``, for diagnostics, sees the current networks
     (in eval mode) at every evaluation; it must not change them.
     """
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
-    device = resolve_device(spec.accelerator)
-    seed_everything(spec.seed)
-    t0 = time.perf_counter()
-    space = spec.latent_space()
-    data = make_datasets(
-        space, spec.n_train, spec.val_size, spec.n_test, spec.n_oos, spec.image_size, spec.seed, device
-    )
-    data_seconds = time.perf_counter() - t0
-    _inject(spec.fault)
-
-    if spec.effective_init_seed is not None:
-        seed_everything(spec.effective_init_seed)
-    encoder, decoder = build_models(spec, device)
-    optimiser = make_optimiser(encoder, decoder, spec, device)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, _lr_lambda(spec))
-    autocast = device.type == "cuda" and spec.amp
-    generator = torch.Generator(device="cpu").manual_seed(spec.seed if spec.batch_seed is None else spec.batch_seed)
-    n = len(data.train)
-
-    best = _Best()
-    curves: list[dict[str, float]] = []
-    evals_since_best = 0
-    running, running_n = torch.zeros((), device=device), 0
-    order = torch.randperm(n, generator=generator).to(device)
-    recalibration_idx = order[: min(spec.bn_recalibrate, n)].clone()
-    cursor = 0
-    t_train = time.perf_counter()
-    eval_seconds = 0.0
-    step = 0
-    for step in range(1, spec.steps + 1):
-        if cursor + spec.batch_size > n:
-            order = torch.randperm(n, generator=generator).to(device)
-            cursor = 0
-        idx = order[cursor : cursor + spec.batch_size]
-        cursor += spec.batch_size
-        x = data.train.batch(idx)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = ((decoder(encoder(x)).float() - x) ** 2).mean()
-        if spec.fault == "nan" and step >= spec.steps // 2:
-            loss = loss * float("nan")
-        elif spec.fault == "slow":
-            time.sleep(0.2)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        running += loss.detach()
-        running_n += 1
-
-        if step % spec.eval_every == 0 or step == spec.steps:
-            t_eval = time.perf_counter()
-            train_loss = float(running) / running_n
-            running.zero_()
-            running_n = 0
-            if not math.isfinite(train_loss):
-                raise DivergedError(f"training loss became {train_loss} at step {step}")
-            recalibrate_batch_norm(encoder, decoder, data.train, recalibration_idx, spec.batch_size)
-            val = validation_loss(encoder, decoder, data)
-            if observe is not None:
-                with _evaluating(encoder, decoder):
-                    observe(step, encoder, decoder, data)
-            if not math.isfinite(val):
-                raise DivergedError(f"validation loss became {val} at step {step}")
-            if val < best.val_loss:
-                best = _Best(val, train_loss, step, _snapshot(encoder, decoder))
-                evals_since_best = 0
-            else:
-                evals_since_best += 1
-            row: dict[str, float] = {
-                "step": step,
-                "train_loss": train_loss,
-                "val_loss": val,
-                "best_val_loss": best.val_loss,
-                "lr": float(schedule.get_last_lr()[0]),
-            }
-            curves.append(row)
-            eval_seconds += time.perf_counter() - t_eval
-            if callback is not None:
-                callback(step, row)
-            if spec.patience and evals_since_best >= spec.patience:
-                break
-        if spec.max_memory_mb and step % 20 == 1 and _resident_mb() > spec.max_memory_mb:
-            raise BudgetError(
-                f"trial exceeded its memory budget of {spec.max_memory_mb} MB "
-                f"({_resident_mb():.0f} MB resident) at step {step} of {spec.steps}"
-            )
-        if spec.max_seconds and time.perf_counter() - t_train > spec.max_seconds:
-            raise BudgetError(
-                f"trial exceeded its time budget of {spec.max_seconds:g} s at step {step} of {spec.steps}"
-            )
-    train_seconds = time.perf_counter() - t_train
-
-    assert best.state is not None  # at least one evaluation ran (the last step always evaluates)
-    encoder.load_state_dict(best.state["encoder"])
-    decoder.load_state_dict(best.state["decoder"])
-    t_eval = time.perf_counter()
-    metrics = evaluate(encoder, decoder, data, space, spec.decoder, spec.image_size, spec.seed)
-    metrics["val_loss"] = best.val_loss
-    metrics["train_loss"] = best.train_loss
-    eval_seconds += time.perf_counter() - t_eval
-    weights_path = None
-    if weights_dir is not None:
-        path = Path(weights_dir) / "weights.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save(best.state, tmp)
-        os.replace(tmp, path)
-        weights_path = str(path)
-    return TrialResult(
-        metrics=metrics,
-        curves=curves,
-        steps_done=step,
-        best_step=best.step,
-        train_seconds=train_seconds,
-        data_seconds=data_seconds,
-        eval_seconds=eval_seconds,
-        device=str(device),
-        weights_path=weights_path,
-    )
+    data, device, data_seconds = prepare_data(spec)
+    training = Training(spec, data, device, callback, observe)
+    training.advance(spec.steps)
+    return training.result(data_seconds, weights_dir)
 
 
 def load_models(spec: TrialSpec, weights_path: str | os.PathLike, device: str = "cpu"):

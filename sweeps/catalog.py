@@ -36,7 +36,7 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
     spec = load_stored_spec(store, name)
     files = SweepFiles(store, name)
     rows = files.read_trials()
-    per_seed = spec.search.n_trials if spec.search else 1
+    per_seed = (spec.search.n_trials if spec.search else 1) * spec.restarts.k
     cells = {c.label: {"planned": per_seed * len(spec.seeds)} for c in spec.cells()}
     counts = count_statuses(rows)
     for r in rows:
@@ -70,5 +70,5 @@ def list_sweeps(storage: str) -> list[dict[str, Any]]:
             planned = load_stored_spec(store, name).n_planned
         except AdxError:
             planned = math.nan
-        out.append({"name": name, "planned": planned, "done": len(files.done_ids())})
+        out.append({"name": name, "planned": planned, "done": sum(files.done_counts().values())})
     return out

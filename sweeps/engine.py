@@ -91,10 +91,13 @@ def run_sweep(
         new_sweep = not resume or not files.exists()
         for folder in (files.trials_dir, files.curves_dir):
             store.remove_temporaries(folder)
-        done = files.done_ids()
+        done_counts = files.done_counts()
+        done = set(done_counts)
         done_rows: dict[str, dict] = {}
         if spec.search is not None:
-            done_rows = {r["trial_id"]: r for r in files.read_trials()}
+            from sweeps.search import group_outcomes
+
+            done_rows = group_outcomes(files.read_trials())
             if optuna_storage is None:
                 if not store.is_local:
                     raise AdxError("a sweep with `search` on remote storage needs --optuna-storage URL")
@@ -106,7 +109,9 @@ def run_sweep(
 
         searcher = SweepSearcher(spec, done, best_params, optuna_storage, done_rows, weights)
         total = spec.n_planned
-        progress = Progress(spec.name, total, len(done), out, progress_every)
+        progress = Progress(
+            spec.name, total, sum(done_counts.values()), out, progress_every, group_size=spec.restarts.k
+        )
         start = time.monotonic()
         if searcher.n_todo == 0:
             if out:
@@ -118,7 +123,8 @@ def run_sweep(
             store.write_bytes(files.spec_path, spec_to_yaml(spec).encode())
         if out:
             print(
-                f"[{spec.name}] {searcher.n_todo} trials to run ({len(done)} already done), results in {files.dir}",
+                f"[{spec.name}] {_todo(spec, searcher.n_todo)} to run ({sum(done_counts.values())} trials already done), "
+                f"results in {files.dir}",
                 file=out,
                 flush=True,
             )
@@ -189,6 +195,13 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
     # not write (rows go to Parquet); its warning about them is noise.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     tuner.fit()
+
+
+def _todo(spec: SweepSpec, groups: int) -> str:
+    if not spec.grouped:
+        return f"{groups} trials"
+    when = f"selected at step {spec.restarts.select_at}" if spec.restarts.select_at else "all run in full"
+    return f"{groups} restart groups of {spec.restarts.k} members ({when})"
 
 
 def _trial_name(trial) -> str:

@@ -10,8 +10,11 @@ from typing import TextIO
 class Progress:
     """Live progress lines: done / running / failed / pending, elapsed, ETA, best so far."""
 
-    def __init__(self, name: str, total: int, already: int, out: TextIO | None, every: float = 10.0):
+    def __init__(
+        self, name: str, total: int, already: int, out: TextIO | None, every: float = 10.0, group_size: int = 1
+    ):
         self.name, self.total, self.already, self.out, self.every = name, total, already, out, every
+        self.group_size = group_size  # rows per running Tune trial: a restart group's members
         self.start = time.monotonic()
         self.last = 0.0
         self.counts: dict[str, int] = {}
@@ -34,11 +37,17 @@ class Progress:
         self.partial[tid] = min(max(fraction, 0.0), 1.0)
 
     def trial_finished(self, tid: str, status: str, val_loss: float | None) -> None:
+        self.group_finished(tid, [(tid, status, val_loss)])
+
+    def group_finished(self, tid: str, rows: list[tuple[str, str, float | None]]) -> None:
+        """A trial's rows landed: one, or one per member of a restart group (each counts as
+        a trial of the total; the group's running fraction goes)."""
         self.running.discard(tid)
         self.partial.pop(tid, None)
-        self.counts[status] = self.counts.get(status, 0) + 1
-        if status == "ok" and val_loss is not None and (self.best is None or val_loss < self.best[0]):
-            self.best = (val_loss, tid)
+        for row_id, status, val_loss in rows:
+            self.counts[status] = self.counts.get(status, 0) + 1
+            if status == "ok" and val_loss is not None and (self.best is None or val_loss < self.best[0]):
+                self.best = (val_loss, row_id)
         self.print(force=True)
 
     def line(self) -> str:
@@ -46,14 +55,15 @@ class Progress:
         done = self.already + self.finished
         todo = self.total - done
         # Work in trials: finished ones count 1, running ones the fraction of steps done.
-        partial = sum(self.partial.values())
+        partial = sum(self.partial.values()) * self.group_size
+        running = len(self.running) * self.group_size
         worked = self.finished + partial
         eta = _hms(elapsed / worked * (todo - partial)) if worked > 0.01 else "?"
         bad = self.counts.get("failed", 0) + self.counts.get("diverged", 0)
         best = f", best val_loss {self.best[0]:.5f} ({self.best[1]})" if self.best else ""
         return (
-            f"[{self.name}] {done}/{self.total} done ({bad} failed/diverged), {len(self.running)} running, "
-            f"{max(todo - len(self.running), 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}"
+            f"[{self.name}] {done}/{self.total} done ({bad} failed/diverged), {running} running, "
+            f"{max(todo - running, 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}"
         )
 
     def print(self, force: bool = False) -> None:

@@ -204,10 +204,15 @@ class SweepFiles:
         return self.storage.path(self.name, "weights", f"{trial_id}.pt")
 
     def done_ids(self) -> set[str]:
-        """Trial ids that have a readable row. A damaged file (truncated, not Parquet, no
-        row) is named in a warning and counted as not done, so a resume reruns that trial
-        and replaces the file atomically. Only each file's footer is read."""
-        done = set()
+        """Ids of the trials (restart groups) that have a readable file. A damaged file
+        (truncated, not Parquet, no row) is named in a warning and counted as not done, so
+        a resume reruns that trial and replaces the file atomically. Only each file's footer
+        is read."""
+        return set(self.done_counts())
+
+    def done_counts(self) -> dict[str, int]:
+        """Rows per readable trial file: 1, or a restart group's members."""
+        done: dict[str, int] = {}
         for path in self.storage.list(self.trials_dir, ".parquet"):
             try:
                 with self.storage.fs.open_input_file(path) as f:
@@ -215,19 +220,24 @@ class SweepFiles:
             except (pa.ArrowException, OSError, ValueError) as exc:
                 _damaged(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 continue
-            if rows != 1:
-                _damaged(path, f"{rows} rows instead of 1")
+            if rows < 1:
+                _damaged(path, "no rows")
                 continue
-            done.add(path.rsplit("/", 1)[1][: -len(".parquet")])
+            done[path.rsplit("/", 1)[1][: -len(".parquet")]] = rows
         return done
 
     def write_trial(self, row: TrialRow, curves: list[CurveRow]) -> None:
+        self.write_group(row.trial_id, [row], curves)
+
+    def write_group(self, group_id: str, rows: list[TrialRow], curves: list[CurveRow]) -> None:
+        """The rows (and curves) of one trial, or of every member of a restart group, each
+        in one file written atomically: a group is on disk whole or not at all."""
         if curves:
             table = rows_table([c.to_record() for c in curves], CURVE_SCHEMA)
-            self.storage.write_table(f"{self.curves_dir}/{row.trial_id}.parquet", table)
-        # The trial row last: its presence marks the trial done.
+            self.storage.write_table(f"{self.curves_dir}/{group_id}.parquet", table)
+        # The trial rows last: their presence marks the trial done.
         self.storage.write_table(
-            f"{self.trials_dir}/{row.trial_id}.parquet", rows_table([row.to_record()], TRIAL_SCHEMA)
+            f"{self.trials_dir}/{group_id}.parquet", rows_table([r.to_record() for r in rows], TRIAL_SCHEMA)
         )
 
     def read_trials(self) -> list[dict[str, Any]]:

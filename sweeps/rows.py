@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from additive.spec import TrialSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VERSION_PACKAGES = ("torch", "ray", "optuna", "numpy", "sklearn", "pyarrow")
 VERSIONS_TYPE = pa.struct([(name, pa.string()) for name in VERSION_PACKAGES])
 _TS = pa.timestamp("ms", tz="UTC")
@@ -58,7 +58,12 @@ class TrialMetrics:
 
 @dataclass(frozen=True)
 class TrialRow:
-    """One trial's row: identity, its resolved trial fields, metrics and run facts."""
+    """One trial's row: identity, its resolved trial fields, metrics and run facts.
+
+    With restarts, a row is one member of a restart group (``restart_group``: the group's
+    id, ``restart``: the member's index among ``restarts``); ``selected`` marks the member
+    the group keeps (the lowest validation loss, at ``select_at`` if set). A trial without
+    restarts is a group of one, selected when it finished ok."""
 
     sweep: str
     trial_id: str
@@ -72,6 +77,10 @@ class TrialRow:
     search_number: int | None = None
     selected_by: str | None = None
     oracle_selection: bool = False
+    restart_group: str | None = None
+    restarts: int | None = None
+    select_at: int | None = None
+    selected: bool | None = None
     steps_done: int | None = None
     best_step: int | None = None
     train_seconds: float | None = None
@@ -119,13 +128,14 @@ def _arrow(f: Any) -> pa.DataType:
         return VERSIONS_TYPE
     if kind == "dt.datetime":
         return _TS
-    if f.name in ("schema_version", "cell_index", "search_number"):
+    if f.name in ("schema_version", "cell_index", "search_number", "restarts"):
         return pa.int32()
     return {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}[kind]
 
 
 _IDENTITY = ("schema_version", "sweep", "trial_id", "cell", "cell_index", "variant", "status", "error",
-             "search_number", "selected_by", "oracle_selection")  # fmt: skip
+             "search_number", "selected_by", "oracle_selection", "restart_group", "restarts", "select_at",
+             "selected")  # fmt: skip
 _ROW_FIELDS = {f.name: f for f in fields(TrialRow)}
 METRICS = tuple(f.name for f in fields(TrialMetrics))
 COUNT_METRICS = tuple(f.name for f in fields(TrialMetrics) if _annotation(f) == "int")

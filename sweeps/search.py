@@ -28,6 +28,17 @@ def make_trial_id(cell: Cell, seed: int, number: int | None = None) -> str:
     return base if number is None else f"{base}-t{number:03d}"
 
 
+def group_outcomes(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per trial id (a restart group's id for its members), the row that stands for it:
+    the selected member, else any member (which then says how the group failed)."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        gid = row.get("restart_group") or row["trial_id"]
+        if gid not in out or (row.get("selected") and not out[gid].get("selected")):
+            out[gid] = row
+    return out
+
+
 def study_name(sweep: str, cell: Cell, seed: int) -> str:
     return f"{sweep}/{cell.id}/s{seed}"
 
@@ -56,6 +67,7 @@ def _config(
 ) -> dict:
     return {
         "weights": weights,
+        "restarts": {"k": spec.restarts.k, "select_at": spec.restarts.select_at} if spec.grouped else None,
         "trial_id": tid,
         "cell": cell.label,
         "cell_index": cell.index,

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from additive.errors import SpecError
-from additive.spec import TrialSpec, trial_field_names
+from additive.spec import RestartsSpec, TrialSpec, trial_field_names
 from sweeps.results import SWEEP_NAME_RE
 
 TOP_KEYS = (
@@ -37,6 +37,7 @@ TOP_KEYS = (
     "retries",
     "save_weights",
     "oracle_selection",
+    "restarts",
 )
 VARIANT = "variant"
 _VARIANT_KEY = "__variant__"
@@ -101,6 +102,7 @@ class SweepSpec:
     description: str = ""
     save_weights: bool = False
     oracle_selection: bool = False
+    restarts: RestartsSpec = field(default_factory=RestartsSpec)
     source: str = "<spec>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -117,6 +119,11 @@ class SweepSpec:
             out.append(Cell(i, label, fields, variant))
         return out
 
+    @property
+    def grouped(self) -> bool:
+        """Whether each (cell, seed[, search trial]) is a restart group of several members."""
+        return self.restarts.k > 1
+
     def trial_spec(self, cell: Cell, seed: int, params: dict[str, Any] | None = None) -> TrialSpec:
         values = {**self.fixed, **cell.fields, **(params or {}), "seed": seed}
         return TrialSpec.from_dict(values)
@@ -124,7 +131,7 @@ class SweepSpec:
     @property
     def n_planned(self) -> int:
         per = self.search.n_trials if self.search else 1
-        return len(self.cells()) * len(self.seeds) * per
+        return len(self.cells()) * len(self.seeds) * per * self.restarts.k
 
 
 def _label(key: str, value: dict[str, Any]) -> str:
@@ -265,6 +272,13 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
             scheduler,
         )
     resources = _parse_resources(raw.get("resources"), fail)
+    restarts = _parse_restarts(raw.get("restarts"), fail)
+    if scheduler is not None and restarts.k > 1:
+        raise fail(
+            "scheduler",
+            "be absent with restarts (k > 1): the restart selection already stops the members it does not keep",
+            scheduler,
+        )
 
     max_concurrent = raw.get("max_concurrent")
     if max_concurrent is not None and (
@@ -295,6 +309,7 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
         description=description,
         save_weights=save_weights,
         oracle_selection=oracle_selection,
+        restarts=restarts,
         source=source,
         raw=raw,
     )
@@ -442,6 +457,22 @@ def _parse_scheduler(raw: Any, fail) -> dict[str, Any] | None:
     return out
 
 
+def _parse_restarts(raw: Any, fail) -> RestartsSpec:
+    if raw is None:
+        return RestartsSpec()
+    if not isinstance(raw, dict):
+        raise fail("restarts", "be a mapping {k: count, select_at: step or null}", raw)
+    for key in raw:
+        if key not in ("k", "select_at"):
+            raise fail(f"restarts.{key}", "be one of ['k', 'select_at']", key)
+    k, select_at = raw.get("k", 1), raw.get("select_at")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise fail("restarts.k", "be an integer >= 1", k)
+    if select_at is not None and (isinstance(select_at, bool) or not isinstance(select_at, int) or select_at < 1):
+        raise fail("restarts.select_at", "be null or an integer >= 1", select_at)
+    return RestartsSpec(k=k, select_at=select_at)
+
+
 def _parse_resources(raw: Any, fail) -> dict[str, float]:
     if raw is None:
         return {"cpu": 1.0, "gpu": 0.0}
@@ -491,6 +522,15 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
                 raise SweepSpecError(f"{spec.source}: {path}: {detail}") from None
             except Exception as exc:  # e.g. TypeError from an unexpected value
                 raise fail(f"cell {cell.label}", f"build a valid trial ({exc})", show=False) from None
+        trial = spec.trial_spec(cell, spec.seeds[0])
+        if spec.grouped and trial.restart:
+            raise fail(f"cell {cell.label}", "not set `restart` with restarts (k > 1): members set it", trial.restart)
+        if spec.grouped or spec.restarts.select_at is not None:
+            try:
+                spec.restarts.check(trial)
+            except SpecError as exc:
+                where = f" (cell {cell.label})" if len(cells) > 1 else ""
+                raise SweepSpecError(f"{spec.source}: restarts.select_at{where}: {exc.requirement}") from None
 
 
 def spec_to_yaml(spec: SweepSpec) -> str:

@@ -1,8 +1,11 @@
-"""The Ray Tune trainable: one call of ``additive.run_trial`` per trial.
+"""The Ray Tune trainable: one call of ``additive.run_trial`` per trial, or of
+``additive.run_restarts`` per restart group (``restarts.k`` > 1).
 
 A trial that raises becomes a final report with status ``failed`` and its error text; a
 NaN loss becomes ``diverged``. Neither is retried (the same seed would fail again);
-retries are for crashes and lost nodes, which Ray sees as a dead worker.
+retries are for crashes and lost nodes, which Ray sees as a dead worker. A restart group
+is one Tune trial: its members train one after another in the trial's slot (no slot waits
+on another), and its final report carries one entry per member (``members``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import traceback
 from typing import Any
 
 from additive.errors import DivergedError
-from additive.spec import TrialSpec
-from additive.train import run_trial
+from additive.spec import RestartsSpec, TrialSpec
+from additive.train import TrialResult, run_trial
 from sweeps.rows import CURVE_KEYS, METRICS
 
 
@@ -42,14 +45,30 @@ def _node_id() -> str:
         return f"pid{os.getpid()}"
 
 
-def _save_weights(config: dict[str, Any], local_path: str) -> None:
+def _save_weights(config: dict[str, Any], local_path: str, trial_id: str | None = None) -> None:
     """Copy the trial's best weights to the sweep's storage (any pyarrow filesystem)."""
     from sweeps.results import Storage, SweepFiles
 
     target = config["weights"]
     files = SweepFiles(Storage(target["storage"]), target["sweep"])
     with open(local_path, "rb") as f:
-        files.storage.write_bytes(files.weights_path(config["trial_id"]), f.read())
+        files.storage.write_bytes(files.weights_path(trial_id or config["trial_id"]), f.read())
+
+
+def member_id(group_id: str, restart: int) -> str:
+    return f"{group_id}-r{restart}"
+
+
+def _facts(result: TrialResult) -> dict[str, Any]:
+    return {
+        **result.metrics,
+        "steps_done": result.steps_done,
+        "best_step": result.best_step,
+        "train_seconds": result.train_seconds,
+        "data_seconds": result.data_seconds,
+        "eval_seconds": result.eval_seconds,
+        "device": result.device,
+    }
 
 
 def trial_function(config: dict[str, Any]) -> None:
@@ -73,6 +92,19 @@ def trial_function(config: dict[str, Any]) -> None:
 
     final: dict[str, Any] = {"final": 1, "node": node, "started_at": started}
     tmp = tempfile.TemporaryDirectory(prefix="adx-weights-") if config.get("weights") else None
+    restarts = RestartsSpec(**config.get("restarts") or {})
+    if restarts.k > 1:
+        try:
+            final |= _run_group(config, spec, restarts, tune.report, tmp.name if tmp else None)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        for key in METRICS:
+            final.setdefault(key, float("nan"))
+        final["finished_at"] = time.time()
+        final["step"] = restarts.k * spec.steps + 1  # after every report of the members
+        tune.report(final)
+        return
     try:
         result = run_trial(spec, callback=report, weights_dir=tmp.name if tmp else None)
         if tmp is not None and result.weights_path is not None:
@@ -83,16 +115,7 @@ def trial_function(config: dict[str, Any]) -> None:
         tb = traceback.format_exc(limit=-3)
         final |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}\n{tb}"}
     else:
-        final |= {
-            "status": "ok",
-            **result.metrics,
-            "steps_done": result.steps_done,
-            "best_step": result.best_step,
-            "train_seconds": result.train_seconds,
-            "data_seconds": result.data_seconds,
-            "eval_seconds": result.eval_seconds,
-            "device": result.device,
-        }
+        final |= {"status": "ok", **_facts(result)}
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -101,3 +124,59 @@ def trial_function(config: dict[str, Any]) -> None:
     final["finished_at"] = time.time()
     final["step"] = max(last_step, final.get("steps_done", 0)) + 1
     tune.report(final)
+
+
+def _run_group(
+    config: dict[str, Any], spec: TrialSpec, restarts: RestartsSpec, report, weights_dir: str | None
+) -> dict[str, Any]:
+    """Train a restart group; the final report's fields: the selected member's metrics at
+    the top (what a search sees), and one entry per member in ``members``."""
+    from additive.restarts import run_restarts
+
+    until = restarts.select_at or spec.steps
+    work = restarts.cost(spec.steps) * spec.steps
+    searched = config.get("selected_by")
+
+    def on_eval(restart: int, step: int, metrics: dict[str, float]) -> None:
+        done = restart * until + step if step <= until else restarts.k * until + step - until
+        out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {
+            "step": step,
+            "restart": restart,
+            "group_progress": done / work,
+        }
+        if searched and searched not in out:
+            out[searched] = float("nan")
+        report(out)
+
+    tid = config["trial_id"]
+    try:
+        group = run_restarts(spec, restarts, callback=on_eval, weights_dir=weights_dir)
+    except Exception as exc:  # before any member ran (the data, an injected fault)
+        status = "diverged" if isinstance(exc, DivergedError) else "failed"
+        tb = "" if status == "diverged" else "\n" + traceback.format_exc(limit=-3)
+        return {"status": status, "error": f"{type(exc).__name__}: {exc}{tb}"}
+    members = []
+    for m in group.members:
+        entry: dict[str, Any] = {
+            "trial_id": member_id(tid, m.restart),
+            "restart": m.restart,
+            "status": m.status,
+            "error": m.error,
+            "selected": m.selected,
+        }
+        if m.result is not None:
+            entry |= _facts(m.result)
+        members.append(entry)
+    out: dict[str, Any] = {"members": members}
+    best = group.best
+    if best is None:
+        statuses = {m.status for m in group.members}
+        out |= {
+            "status": "diverged" if statuses == {"diverged"} else "failed",
+            "error": "no member of the group finished",
+        }
+        return out
+    assert best.result is not None
+    if weights_dir is not None and best.result.weights_path is not None:
+        _save_weights(config, best.result.weights_path, member_id(tid, best.restart))
+    return out | {"status": "ok", **_facts(best.result)}

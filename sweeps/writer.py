@@ -18,7 +18,8 @@ from sweeps.spec import ORACLE_METRICS
 def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status: str, error: str | None) -> TrialRow:
     """One results row from a trial's Tune config (its resolved trial fields and identity)
     and its last report: the final one, or the last evaluation of a trial that did not
-    finish (then ``val_loss`` is its best so far)."""
+    finish (then ``val_loss`` is its best so far). For a member of a restart group, the
+    config is the member's (``member_rows``) and the report its entry in ``members``."""
     metrics = TrialMetrics.from_mapping(result)
     final = bool(result.get("final"))
     if not final and result.get("best_val_loss") is not None:
@@ -45,6 +46,10 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         search_number=config.get("search_number"),
         selected_by=config.get("selected_by"),
         oracle_selection=config.get("selected_by") in ORACLE_METRICS,
+        restart_group=config.get("restart_group") or config["trial_id"],
+        restarts=(config.get("restarts") or {}).get("k", 1),
+        select_at=(config.get("restarts") or {}).get("select_at"),
+        selected=bool(result["selected"]) if "selected" in result else status == "ok",
         steps_done=number("steps_done", int) if "steps_done" in result else (None if final else number("step", int)),
         best_step=number("best_step", int),
         train_seconds=number("train_seconds", float),
@@ -55,6 +60,35 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         started_at=moment("started_at"),
         finished_at=moment("finished_at"),
     )
+
+
+def member_rows(
+    sweep: str, config: dict[str, Any], result: dict[str, Any], status: str, error: str | None
+) -> list[TrialRow]:
+    """The rows of a restart group, one per member, from the group's Tune config and its
+    final report's ``members``. A group that broke before its members reported (a crash,
+    its data) gets one row per member with the group's status and error."""
+    from sweeps.trainable import member_id
+
+    k = config["restarts"]["k"]
+    entries = {m["restart"]: m for m in result.get("members") or []}
+    shared = {key: result[key] for key in ("node", "started_at", "finished_at") if key in result}
+    rows = []
+    for r in range(k):
+        entry = entries.get(r) or {
+            "status": "failed" if status == "ok" else status,
+            "error": error or "the group reported no result for this member",
+            "selected": False,
+        }
+        member = {
+            **config,
+            "trial_id": member_id(config["trial_id"], r),
+            "restart_group": config["trial_id"],
+            "spec": {**config["spec"], "restart": r},
+        }
+        report = {**shared, **{key: v for key, v in entry.items() if key not in ("status", "error")}, "final": 1}
+        rows.append(make_row(sweep, member, report, entry["status"], entry.get("error")))
+    return rows
 
 
 class ResultWriter:
@@ -81,14 +115,18 @@ class ResultWriter:
                 tid = config["trial_id"]
                 if tid in self.written:
                     return
-                row = dataclasses.replace(make_row(self.files.name, config, result, status, error), **self.static)
+                if config.get("restarts"):
+                    rows = member_rows(self.files.name, config, result, status, error)
+                else:
+                    rows = [make_row(self.files.name, config, result, status, error)]
+                rows = [dataclasses.replace(row, **self.static) for row in rows]
                 try:
-                    self.files.write_trial(row, self.curves.pop(tid, []))
+                    self.files.write_group(tid, rows, self.curves.pop(tid, []))
                 except AdxError as exc:
                     self.write_error = exc
                     raise
                 self.written.add(tid)
-                self.progress.trial_finished(tid, status, row.metrics.val_loss)
+                self.progress.group_finished(tid, [(r.trial_id, r.status, r.metrics.val_loss) for r in rows])
 
             def on_trial_start(self, iteration, trials, trial, **info):
                 self.progress.trial_started(trial.config["trial_id"])
@@ -103,9 +141,13 @@ class ResultWriter:
                     self._write(trial, result, result["status"], result.get("error"))
                 else:
                     point = {k: result.get(k) for k in CURVE_KEYS}
-                    self.curves.setdefault(tid, []).append(CurveRow(self.files.name, tid, **point))
+                    restart = result.get("restart")
+                    member = tid if restart is None else f"{tid}-r{restart}"
+                    self.curves.setdefault(tid, []).append(CurveRow(self.files.name, member, **point))
                     self.last[tid] = point
-                    if point["step"] is not None:
+                    if result.get("group_progress") is not None:
+                        self.progress.trial_progress(tid, result["group_progress"])
+                    elif point["step"] is not None:
                         self.progress.trial_progress(tid, point["step"] / trial.config["spec"]["steps"])
 
             def on_trial_complete(self, iteration, trials, trial, **info):

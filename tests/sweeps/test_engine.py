@@ -262,3 +262,27 @@ def test_retrain_saves_the_weights_plots_use_and_the_stored_spec_pins_every_fiel
     assert [p.suffix for p in paths] == [".png", ".pdf"]
     assert main(["trial", "retrain", "again", "c999-s0", "--storage", str(tmp_path)]) == 1
     assert "Error: trial 'c999-s0': no row in sweep 'again'" in capsys.readouterr().err
+
+
+def test_restart_groups_write_one_row_per_member(ray_local, tmp_path):
+    spec = _spec("groups", seeds=2, restarts={"k": 3, "select_at": 10}, save_weights=True)
+    assert spec.n_planned == 12
+    summary = run_sweep(spec, str(tmp_path), out=None)
+    assert summary.complete and summary.counts == {"ok": 4, "stopped": 8}
+    df = pd.read_parquet(tmp_path / "groups" / "trials")
+    assert len(df) == 12 and len(glob.glob(str(tmp_path / "groups" / "trials" / "*.parquet"))) == 4
+    for gid, g in df.groupby("restart_group"):
+        assert sorted(g["trial_id"]) == [f"{gid}-r{r}" for r in range(3)]
+        assert sorted(g["restart"]) == [0, 1, 2] and set(g["restarts"]) == {3} and set(g["select_at"]) == {10}
+        chosen = g[g["selected"]]
+        assert len(chosen) == 1 and chosen["status"].item() == "ok" and chosen["steps_done"].item() == 20
+        stopped = g[~g["selected"]]
+        assert set(stopped["status"]) == {"stopped"} and set(stopped["steps_done"]) == {10}
+        assert stopped["lms_id"].isna().all() and stopped["val_loss"].notna().all()
+        # the kept member had the lowest validation loss at the selection step
+        curves = pd.read_parquet(tmp_path / "groups" / "curves" / f"{gid}.parquet")
+        at = curves[curves["step"] <= 10].groupby("trial_id")["val_loss"].min()
+        assert chosen["trial_id"].item() == at.idxmin()
+        assert os.path.exists(tmp_path / "groups" / "weights" / f"{chosen['trial_id'].item()}.pt")
+    status = sweep_status(str(tmp_path), "groups")
+    assert status["complete"] and all(c["planned"] == 6 for c in status["cells"].values())

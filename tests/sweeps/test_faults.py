@@ -76,6 +76,34 @@ def test_sigkill_driver_then_resume(tmp_path):
     assert all(after[k] == v for k, v in before.items())  # finished trials were not rerun
 
 
+def test_kill_mid_group_then_resume_selects_the_same_members(tmp_path):
+    """Restart groups: a driver killed while groups train; the resumed sweep writes every
+    member once and selects, in every group, the member an uninterrupted run selects."""
+    from additive import TrialSpec
+    from additive.restarts import RestartsSpec, run_restarts
+    from sweeps.results import trial_fields_from_row
+
+    spec = _spec_file(tmp_path, "groups-killed", seeds=2, restarts={"k": 3, "select_at": 50})  # 4 groups
+    storage = str(tmp_path / "results")
+    proc = subprocess.Popen(
+        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
+    )
+    _wait_for_rows(proc, tmp_path, "groups-killed", 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 1 <= len(_rows(tmp_path, "groups-killed")) < 4  # groups were left in the middle
+    done = adx_resume("groups-killed", storage)
+    assert done.returncode == 0, done.stderr
+    df = pd.read_parquet(tmp_path / "results" / "groups-killed" / "trials")
+    assert len(_rows(tmp_path, "groups-killed")) == 4 and len(df) == 12 and df["trial_id"].is_unique
+    for gid, g in df.groupby("restart_group"):
+        trial = TrialSpec.from_dict({**trial_fields_from_row(g.iloc[0]), "restart": 0, "threads": 1})
+        alone = run_restarts(trial, RestartsSpec(k=3, select_at=50))
+        chosen = g[g["selected"]]
+        assert len(chosen) == 1 and int(chosen["restart"].item()) == alone.selected, gid
+        assert chosen["val_loss"].item() == pytest.approx(alone.best.result.metrics["val_loss"], rel=1e-6)
+
+
 def _slow_spec_file(tmp_path: Path, name: str) -> str:
     """Six trials of about 8 s each (fault "slow" sleeps 0.2 s a step): a signal sent after
     the first row always finds trials still to run."""

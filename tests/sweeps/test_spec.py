@@ -37,6 +37,28 @@ BAD_SPECS = [
     ("empty-seeds", {"seeds": []}, "seeds: must be a positive count or a non-empty list"),
     ("zero-seeds", {"seeds": 0}, "seeds: must be a positive count"),
     ("dup-seeds", {"seeds": [1, 1]}, "seeds: must list each seed once"),
+    ("restarts-k", {"restarts": {"k": 0}}, "restarts.k: must be an integer >= 1, but got 0"),
+    ("restarts-key", {"restarts": {"K": 4}}, "restarts.K: must be one of ['k', 'select_at']"),
+    (
+        "restarts-select-at-off-eval",
+        {"restarts": {"k": 2, "select_at": 15}},
+        "restarts.select_at (cell decoder=additive): must be a multiple of eval_every (10), but got 15",
+    ),
+    (
+        "restarts-select-at-late",
+        {"restarts": {"k": 2, "select_at": 20}},
+        "restarts.select_at (cell decoder=additive): must be below steps (20)",
+    ),
+    (
+        "restarts-with-scheduler",
+        {"restarts": {"k": 2}, "scheduler": {"asha": {}}},
+        "scheduler: must be absent with restarts (k > 1)",
+    ),
+    (
+        "restarts-and-restart",
+        {"restarts": {"k": 2}, "grid": {"restart": [0, 1]}},
+        "cell restart=1: must not set `restart` with restarts (k > 1): members set it, but got 1",
+    ),
     (
         "search-low-high",
         {"search": {"space": {"lr": {"loguniform": [0.1, 0.001]}}}},
