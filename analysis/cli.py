@@ -13,13 +13,21 @@ QUERY_FORMATS = ("table", "csv", "json", "parquet")
 
 
 def add_results_commands(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="cmd", metavar="{query,sql,table,compare,plot,report}")
+    sub = parser.add_subparsers(dest="cmd", metavar="{query,sql,table,compare,plot,report,restarts}")
     sub.required = True
 
     def common(p: argparse.ArgumentParser, many: bool = True) -> None:
         p.add_argument("names", nargs="+" if many else None, metavar="NAME", help="sweep name(s)")
         p.add_argument("--storage", default="results", help="results root: a folder or a URI (default: ./results)")
         p.add_argument("--strict", action="store_true", help="a damaged results file is an error, not a warning")
+
+    def estimator(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--per-run",
+            action="store_true",
+            help="every run that trained the full budget (the single-run estimator), not each restart group's "
+            "selected member",
+        )
 
     q = sub.add_parser("query", help="trial rows, filtered")
     common(q)
@@ -49,22 +57,36 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--by", default=None, help="comma-separated condition columns (default: those that vary)")
     t.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     t.add_argument("--where", default=None)
+    estimator(t)
 
     c = sub.add_parser("compare", help="paired additive vs monolithic difference per condition")
     common(c)
     c.add_argument("--by", default=None)
     c.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     c.add_argument("--where", default=None)
+    estimator(c)
 
     p = sub.add_parser("plot", help="ablation plots (PNG and PDF)")
     common(p)
     p.add_argument("--kind", required=True, help="dependence, support, curves, extrapolation or traversal")
     p.add_argument("--out", default="plots", help="output folder (default: ./plots)")
     p.add_argument("--trial", default=None, help="trial id for extrapolation / traversal (default: best additive)")
+    estimator(p)
+
+    e = sub.add_parser(
+        "restarts",
+        help="evidence for restarts: how well the validation loss at each step predicts identification, and "
+        "what k initialisations selected at a step give (from full-budget runs)",
+    )
+    common(e)
+    e.add_argument("--select-at", default=None, help="comma-separated selection steps (default: every evaluation)")
+    e.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
+    e.add_argument("--where", default=None)
 
     r = sub.add_parser("report", help="one self-contained HTML report")
     common(r)
     r.add_argument("-o", "--out", default="report.html")
+    estimator(r)
 
 
 def _emit_warnings(caught) -> None:
@@ -106,10 +128,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd in ("table", "compare"):
         df = load.load_trials(args.names, args.storage, args.where, args.strict)
         if args.cmd == "table":
-            table, note = tables.results_table(df, _split(args.by))
+            table, note = tables.results_table(df, _split(args.by), args.per_run)
         else:
-            table = tables.paired_comparison(df, _split(args.by))
-            note = "additive minus monolithic over seeds matched within each condition; 95% t interval; paired t-test."
+            table = tables.paired_comparison(df, _split(args.by), per_run=args.per_run)
+            pairs = "(seed, restart) pairs" if args.per_run else "seeds"
+            note = tables.estimator_note(df, args.per_run) + (
+                f" additive minus monolithic over {pairs} matched within each condition; 95% t interval; paired t-test."
+            )
         if args.cmd == "table":
             print(tables.format_results_table(table, args.format))
         else:
@@ -117,15 +142,34 @@ def _run(args: argparse.Namespace) -> int:
         if args.format == "terminal":
             print(textwrap.fill(note, tables.terminal_width()))
         return 0
+    if args.cmd == "restarts":
+        from analysis.restarts import restart_evidence
+
+        df = load.load_trials(args.names, args.storage, args.where, args.strict)
+        curves = load.load_curves(args.names, args.storage, args.strict)
+        steps = _split(args.select_at)
+        try:
+            select_ats = [int(x) for x in steps] if steps else None
+        except ValueError:
+            raise AdxError(f"--select-at: must be comma-separated steps, but got {args.select_at!r}") from None
+        auc, table, note = restart_evidence(df, curves, select_ats)
+        fmt = "md" if args.format == "terminal" else args.format
+        print(tables.format_table(auc.round(3), args.format if args.format != "terminal" else "terminal"))
+        print()
+        print(tables.format_table(table, args.format))
+        if fmt == "md":
+            print()
+            print(textwrap.fill(note, tables.terminal_width()))
+        return 0
     if args.cmd == "plot":
         from analysis.plots import make_plots
 
-        for path in make_plots(args.names, args.storage, args.kind, args.out, args.trial, args.strict):
+        for path in make_plots(args.names, args.storage, args.kind, args.out, args.trial, args.strict, args.per_run):
             print(path)
         return 0
     from analysis.report import write_report
 
-    print(write_report(args.names, args.storage, args.out, args.strict))
+    print(write_report(args.names, args.storage, args.out, args.strict, args.per_run))
     return 0
 
 

@@ -74,14 +74,14 @@ def figure_bytes(fig) -> bytes:
 
 
 # ----- dependence -------------------------------------------------------------------------
-def dependence_figure(df: pd.DataFrame):
+def dependence_figure(df: pd.DataFrame, per_run: bool = False):
     """LMS ID and RMSE OOS versus the realised dependence of each level (the mean over its
     trials of ``realised_dependence``: restricted to the support, the data's dependence is
     not the mechanism's level); None when the level does not vary."""
     from analysis.tables import select_models
 
     plt = _plt()
-    ok = select_models(df)
+    ok = select_models(df, per_run)
     ok = ok[ok["status"] == "ok"]
     if ok.empty or ok["dependence"].nunique() < 2:
         return None
@@ -118,12 +118,12 @@ def dependence_figure(df: pd.DataFrame):
 
 
 # ----- support ----------------------------------------------------------------------------
-def support_figure(df: pd.DataFrame):
+def support_figure(df: pd.DataFrame, per_run: bool = False):
     """Box + strip plots per decoder and support: MSE ID vs OOS (log) and LMS ID."""
     from analysis.tables import select_models
 
     plt = _plt()
-    ok = select_models(df)
+    ok = select_models(df, per_run)
     ok = ok[ok["status"] == "ok"]
     if ok.empty:
         return None
@@ -203,7 +203,12 @@ def curves_figure(trials: pd.DataFrame, curves: pd.DataFrame):
 
 # ----- models of one trial ----------------------------------------------------------------
 def pick_trial(df: pd.DataFrame, trial: str | None) -> pd.Series:
-    ok = df[df["status"] == "ok"]
+    """The row named by ``trial``, else the additive model with the lowest validation loss
+    (a restart group's selected member: the one whose weights a sweep saves)."""
+    from analysis.tables import select_models
+
+    selected = select_models(df)
+    ok = selected[selected["status"] == "ok"]
     if trial is not None:
         hit = df[df["trial_id"] == trial]
         if hit.empty:
@@ -339,7 +344,13 @@ def traversal_figure(row: pd.Series, storage: str, n: int = 60):
 
 
 def make_plots(
-    names: list[str], storage: str, kind: str, out: str, trial: str | None = None, strict: bool = False
+    names: list[str],
+    storage: str,
+    kind: str,
+    out: str,
+    trial: str | None = None,
+    strict: bool = False,
+    per_run: bool = False,
 ) -> list[Path]:
     from analysis.load import load_curves, load_trials
 
@@ -350,11 +361,11 @@ def make_plots(
         raise AdxError(f"no trials in {', '.join(names)}")
     plt = _plt()
     if kind == "dependence":
-        fig = dependence_figure(df)
+        fig = dependence_figure(df, per_run)
         if fig is None:
             raise AdxError("--kind dependence: the dependence level does not vary in these results")
     elif kind == "support":
-        fig = support_figure(df)
+        fig = support_figure(df, per_run)
     elif kind == "curves":
         fig = curves_figure(df, load_curves(names, storage, strict=strict))
     elif kind == "extrapolation":

@@ -54,7 +54,7 @@ def _by_metric(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index([*conditions, "metric"])
 
 
-def write_report(names: list[str], storage: str, out: str, strict: bool = False) -> Path:
+def write_report(names: list[str], storage: str, out: str, strict: bool = False, per_run: bool = False) -> Path:
     """Write the report: spec, counts by status, tables, comparison and plots."""
     from analysis.load import load_curves, load_trials
     from analysis.plots import curves_figure, dependence_figure, extrapolation_figure, pick_trial, support_figure
@@ -93,14 +93,14 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
             + "</details>"
         )
 
-    table, note = results_table(df)
+    table, note = results_table(df, per_run=per_run)
     wide = _by_metric(table).to_html(escape=True, border=0, na_rep="–")
     parts += [
         "<h2>Identifiability and extrapolation</h2>",
         f"<div class='scroll'>{wide}</div>",
         f"<p class='note'>{html.escape(note)}</p>",
     ]
-    comparison = paired_comparison(df)
+    comparison = paired_comparison(df, per_run=per_run)
     if not comparison.empty:
         parts += [
             "<h2>Additive minus monolithic (paired over seeds)</h2>",
@@ -112,7 +112,12 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False)
     parts.append("<h2>Plots</h2>")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for fig in (dependence_figure(df), support_figure(df), curves_figure(df, load_curves(names, storage))):
+        figures = (
+            dependence_figure(df, per_run),
+            support_figure(df, per_run),
+            curves_figure(df, load_curves(names, storage)),
+        )
+        for fig in figures:
             if fig is not None:
                 parts.append(_img(fig))
         try:

@@ -3,9 +3,14 @@ additive-vs-monolithic comparison.
 
 Rows are conditions (dataset, support, dependence mechanism and level, n_objects);
 columns, per decoder, are RMSE ID, LMS ID, RMSE OOS, LMS OOS and RMSE recombine as
-``mean ± s.e.m.`` over seeds, the share of seeds that identify (LMS ID >= 99), the number
-of seeds, and the number of trials that did not finish (failed, diverged or stopped),
-which are never averaged in.
+``mean ± s.e.m.`` over seeds, the identification rate (runs with LMS ID >= 99, with a Wilson
+95% interval), the number of seeds, and the number of trials that did not finish (failed,
+diverged or stopped), which are never averaged in.
+
+Two estimators (``select_models``): by default each (cell, seed) is one model, the member
+its restart group selected by validation loss (and, with a search, the searched trial with
+the lowest validation loss); ``per_run`` shows every run that trained the full budget, the
+paper's single-run estimator.
 """
 
 from __future__ import annotations
@@ -32,11 +37,38 @@ FORMATS = ("terminal", "md", "latex", "csv")
 IDENTIFIED_LMS = 99.0
 
 
-def select_models(df: pd.DataFrame) -> pd.DataFrame:
-    """Honest model selection: where a sweep searched hyperparameters, each (sweep, cell,
-    seed) is represented by its ok trial with the lowest validation reconstruction loss
-    (never the best LMS). Trials that did not finish stay, to be counted."""
-    if df.empty or "search_number" not in df or df["search_number"].isna().all():
+def _restarts(df: pd.DataFrame) -> pd.Series:
+    """Members per row's restart group (1 for rows written before restarts existed)."""
+    if "restarts" not in df:
+        return pd.Series(1, index=df.index)
+    return df["restarts"].fillna(1).astype(int)
+
+
+def select_models(df: pd.DataFrame, per_run: bool = False) -> pd.DataFrame:
+    """Honest model selection, from validation reconstruction losses only (never the LMS).
+
+    Restarts: by default each restart group is represented by its ``selected`` member (the
+    one the group kept for its lowest validation loss); a group that kept none is
+    represented by one of its rows, to be counted as not ok. With ``per_run`` every member
+    that ran the full budget stays, and the members stopped at ``select_at`` leave (they
+    are neither results nor failures). Search: each (sweep, cell, seed) is then its ok
+    trial with the lowest validation loss. Trials that did not finish stay, to be counted.
+    """
+    if df.empty:
+        return df
+    grouped = _restarts(df) > 1
+    if grouped.any():
+        members = df[grouped]
+        if per_run:
+            kept = members[members["status"] != "stopped"]
+        else:
+            chosen = members[members["selected"].fillna(False).astype(bool)]
+            keys = ["sweep", "restart_group"]
+            orphans = members.drop_duplicates(keys).merge(chosen[keys], on=keys, how="left", indicator=True)
+            orphans = orphans[orphans["_merge"] == "left_only"].drop(columns="_merge")
+            kept = pd.concat([chosen, orphans], ignore_index=True)
+        df = pd.concat([df[~grouped], kept], ignore_index=True)
+    if "search_number" not in df or df["search_number"].isna().all():
         return df
     searched = df["search_number"].notna()
     ok = df[searched & (df["status"] == "ok")]
@@ -60,11 +92,31 @@ def _sem(x: pd.Series) -> float:
     return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
-def summary_table(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k / n (95% by default): unlike the normal
+    approximation it stays inside [0, 1] and is honest at 0 / n and n / n, the usual
+    counts here. (nan, nan) for n = 0."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def format_rate(k: int, n: int) -> str:
+    """``4/5 (0.38-0.96)``: a count of successes with its Wilson 95% interval."""
+    if n <= 0:
+        return "0/0"
+    low, high = wilson_interval(k, n)
+    return f"{k}/{n} ({low:.2f}-{high:.2f})"
+
+
+def summary_table(df: pd.DataFrame, by: list[str] | None = None, per_run: bool = False) -> pd.DataFrame:
     """Long table: one row per (condition, decoder) with mean, s.e.m. and counts."""
     if df.empty:
         raise AdxError("no trials to tabulate")
-    df = select_models(df)
+    df = select_models(df, per_run)
     cond = _conditions(df, by)
     keys = [*cond, "decoder"]
     df = df.copy()
@@ -77,6 +129,7 @@ def summary_table(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame
     sem = grouped[list(TABLE_METRICS)].agg(_sem).add_suffix("_sem")
     out = out.join(sem)
     out["n_identified"] = grouped["lms_id"].agg(lambda x: int((x >= IDENTIFIED_LMS).sum()))
+    out["n_runs"] = grouped["lms_id"].agg(lambda x: int(x.notna().sum()))
     out["n_seeds"] = grouped["seed"].nunique()
     all_keys = df.groupby(keys, dropna=False, sort=True).size().rename("n_trials")
     bad = df[df["status"] != "ok"].groupby(keys, dropna=False).size().rename("n_not_ok")
@@ -84,6 +137,7 @@ def summary_table(df: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame
     out["n_not_ok"] = out["n_not_ok"].fillna(0).astype(int)
     out["n_seeds"] = out["n_seeds"].fillna(0).astype(int)
     out["n_identified"] = out["n_identified"].fillna(0).astype(int)
+    out["n_runs"] = out["n_runs"].fillna(0).astype(int)
     return out.drop(columns="n_trials").reset_index()
 
 
@@ -100,7 +154,9 @@ def _cell(mean: float, sem: float, rmse: bool) -> str:
 def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Table 1 layout: one row per condition, columns per decoder and metric."""
     values = {
-        c for c in summary.columns if c.endswith(("_mean", "_sem")) or c in ("n_seeds", "n_not_ok", "n_identified")
+        c
+        for c in summary.columns
+        if c.endswith(("_mean", "_sem")) or c in ("n_seeds", "n_not_ok", "n_identified", "n_runs")
     }
     cond = [c for c in summary.columns if c not in values and c != "decoder"]
     rows = []
@@ -111,7 +167,7 @@ def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
             d = r["decoder"]
             for m, label in TABLE_METRICS.items():
                 row[f"{d} {label}"] = _cell(r[f"{m}_mean"], r[f"{m}_sem"], m.startswith("rmse"))
-            row[f"{d} LMS>=99"] = f"{int(r['n_identified'])}/{int(r['n_seeds'])}"
+            row[f"{d} LMS>=99"] = format_rate(int(r["n_identified"]), int(r["n_runs"]))
             row[f"{d} seeds"] = int(r["n_seeds"])
             row[f"{d} not ok"] = int(r["n_not_ok"])
         rows.append(row)
@@ -124,10 +180,12 @@ def paired_comparison(
     a: str = "additive",
     b: str = "monolithic",
     metrics: tuple[str, ...] = ("lms_id", "rmse_ood", "rmse_recombine"),
+    per_run: bool = False,
 ) -> pd.DataFrame:
-    """Per condition, ``a`` minus ``b`` over seeds matched between the two decoders:
-    mean difference, 95% confidence interval (t) and the paired t-test p-value."""
-    df = select_models(df)
+    """Per condition, ``a`` minus ``b`` over seeds matched between the two decoders (with
+    ``per_run``, over (seed, restart) pairs): mean difference, 95% confidence interval (t)
+    and the paired t-test p-value."""
+    df = select_models(df, per_run)
     df = df[df["status"] == "ok"]
     if df.empty:
         return pd.DataFrame()
@@ -135,8 +193,9 @@ def paired_comparison(
     rows = []
     for key, g in df.groupby(cond, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        ga = g[g["decoder"] == a].groupby("seed")[list(metrics)].mean()
-        gb = g[g["decoder"] == b].groupby("seed")[list(metrics)].mean()
+        pair = ["seed", "restart"] if per_run and "restart" in g else ["seed"]
+        ga = g[g["decoder"] == a].groupby(pair)[list(metrics)].mean()
+        gb = g[g["decoder"] == b].groupby(pair)[list(metrics)].mean()
         seeds = ga.index.intersection(gb.index)
         for m in metrics:
             diff = (ga.loc[seeds, m] - gb.loc[seeds, m]).dropna()
@@ -222,11 +281,37 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
-def results_table(df: pd.DataFrame, by: list[str] | None = None) -> tuple[pd.DataFrame, str]:
+def estimator_note(df: pd.DataFrame, per_run: bool = False) -> str:
+    """What each number of a table stands for: the selected member of a restart group, or
+    every full-budget run."""
+    grouped = df[_restarts(df) > 1] if not df.empty else df
+    if grouped.empty:
+        return "One run per (cell, seed)" + (" (no restarts)." if per_run else ".")
+    k = sorted(int(x) for x in grouped["restarts"].dropna().unique())
+    at = sorted(int(x) for x in grouped["select_at"].dropna().unique())
+    when = f"selected at step {', '.join(map(str, at))}" if at else "all run in full, selected at the end"
+    group = f"restarts: {' or '.join(map(str, k))} initialisations per (cell, seed), {when}"
+    if per_run:
+        return (
+            f"Per run ({group}): every member that trained the full budget is one run (the single-run "
+            "estimator); members stopped at the selection step are left out."
+        )
+    return (
+        f"Selected ({group}): each (cell, seed) is the member with the lowest validation loss, chosen without "
+        "ground truth; --per-run shows every full-budget member."
+    )
+
+
+def results_table(df: pd.DataFrame, by: list[str] | None = None, per_run: bool = False) -> tuple[pd.DataFrame, str]:
     """The wide table and a note on how it was built."""
-    summary = summary_table(df, by)
-    note = "mean ± s.e.m. over seeds; 'not ok' counts failed, diverged and stopped trials (not averaged in)."
-    note += f" LMS>=99: seeds whose LMS ID reaches {IDENTIFIED_LMS:g} (identified)."
+    summary = summary_table(df, by, per_run)
+    unit = "runs" if per_run else "seeds"
+    note = estimator_note(df, per_run)
+    note += f" mean ± s.e.m. over {unit}; 'not ok' counts failed, diverged and stopped trials (not averaged in)."
+    note += (
+        f" LMS>=99: {unit} whose LMS ID reaches {IDENTIFIED_LMS:g} (identified), with a Wilson 95% interval "
+        "on the identification rate."
+    )
     if "search_number" in df and df["search_number"].notna().any():
         note += " Hyperparameters searched: each (cell, seed) is its trial with the lowest validation loss."
     if "oracle_selection" in df and df["oracle_selection"].fillna(False).astype(bool).any():
@@ -238,10 +323,10 @@ def results_table(df: pd.DataFrame, by: list[str] | None = None) -> tuple[pd.Dat
     return wide_table(summary), note
 
 
-def print_sweep_table(storage: str, name: str, fmt: str = "terminal") -> None:
+def print_sweep_table(storage: str, name: str, fmt: str = "terminal", per_run: bool = False) -> None:
     from analysis.load import load_trials
 
     df = load_trials(name, storage)
-    table, note = results_table(df)
+    table, note = results_table(df, per_run=per_run)
     print(format_results_table(table, fmt))
     print(textwrap.fill(note, terminal_width()) if fmt == "terminal" else note)

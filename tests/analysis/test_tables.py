@@ -86,8 +86,8 @@ def test_identified_share_counts_seeds_at_lms_99(known):
     assert s.loc[(0.0, "additive"), "n_identified"] == 2
     assert s.loc[(0.5, "additive"), "n_identified"] == 0
     table, note = results_table(load_trials("known", str(known)))
-    assert list(table["additive LMS>=99"]) == ["2/3", "0/3"]
-    assert "LMS>=99: seeds whose LMS ID reaches 99" in note
+    assert list(table["additive LMS>=99"]) == ["2/3 (0.21-0.94)", "0/3 (0.00-0.56)"]
+    assert "LMS>=99: seeds whose LMS ID reaches 99" in note and "Wilson 95% interval" in note
 
 
 def test_variant_is_a_condition_and_oracle_selection_is_announced(tmp_path):
@@ -110,7 +110,97 @@ def test_variant_is_a_condition_and_oracle_selection_is_announced(tmp_path):
     write_rows(tmp_path, "abl", rows)
     table, note = results_table(load_trials("abl", str(tmp_path)))
     assert list(table["variant"]) == ["base", "bn"]
-    assert list(table["additive LMS>=99"]) == ["1/1", "0/1"]
+    assert list(table["additive LMS>=99"]) == ["1/1 (0.21-1.00)", "0/1 (0.00-0.79)"]
     assert "ORACLE: the search selected on lms_id, which needs ground truth" in note
     plain, plain_note = results_table(load_trials("abl", str(tmp_path)).iloc[:1])
     assert "ORACLE" not in plain_note
+
+
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    # reference values: Wilson (1927) score interval, z = 1.96 (as in statsmodels' proportion_confint)
+    [(4, 5, 0.3755, 0.9638), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (19, 20, 0.7639, 0.9911)],
+)
+def test_wilson_interval(k, n, low, high):
+    from analysis.tables import format_rate, wilson_interval
+
+    assert wilson_interval(k, n) == pytest.approx((low, high), abs=5e-4)
+    assert format_rate(4, 5) == "4/5 (0.38-0.96)"
+
+
+def _group_rows(sweep: str, seed: int, decoder: str, members: list[tuple[str, float, float | None]], select_at=None):
+    """One restart group: (status, val_loss, lms_id) per member; the lowest val_loss among
+    ok / stopped members is selected, as run_restarts selects."""
+    from additive.restarts import select_restart
+
+    gid = f"{decoder[0]}-s{seed}"
+    chosen = select_restart([v if st in ("ok", "stopped") else None for st, v, _ in members])
+    rows = []
+    for r, (status, val, lms) in enumerate(members):
+        rows.append(
+            make_row(
+                sweep,
+                f"{gid}-r{r}",
+                decoder,
+                seed,
+                status=status,
+                restart=r,
+                restart_group=gid,
+                restarts=len(members),
+                select_at=select_at,
+                selected=r == chosen,
+                val_loss=val,
+                lms_id=lms,
+                rmse_id=0.01 if lms is not None else None,
+            )
+        )
+    return rows
+
+
+def test_restart_groups_show_the_selected_member_or_every_full_run(tmp_path):
+    rows = []
+    # seed 0: member 1 has the lowest validation loss and identifies; member 0 does not
+    rows += _group_rows("rs", 0, "additive", [("ok", 0.002, 80.0), ("ok", 0.001, 100.0), ("ok", 0.003, 70.0)])
+    rows += _group_rows("rs", 1, "additive", [("ok", 0.001, 99.5), ("ok", 0.004, 60.0), ("diverged", None, None)])
+    rows += _group_rows("rs", 2, "additive", [("diverged", None, None), ("failed", None, None), ("failed", None, None)])
+    write_rows(tmp_path, "rs", rows)
+    df = load_trials("rs", str(tmp_path))
+    table, note = results_table(df)
+    assert table["additive LMS ID"].item().startswith("99.8")  # mean of 100 and 99.5
+    assert table["additive LMS>=99"].item() == "2/2 (0.34-1.00)"
+    assert table["additive not ok"].item() == 1  # the group that kept no member, once
+    assert "Selected (restarts: 3 initialisations per (cell, seed), all run in full" in note
+    per_run, per_run_note = results_table(df, per_run=True)
+    assert per_run["additive LMS>=99"].item() == "2/5 (0.12-0.77)"  # 100 and 99.5 of five full runs
+    assert per_run["additive not ok"].item() == 4
+    assert "Per run" in per_run_note
+
+
+def test_members_stopped_at_select_at_are_neither_runs_nor_failures(tmp_path):
+    rows = _group_rows("early", 0, "additive", [("stopped", 0.003, None), ("ok", 0.001, 100.0)], select_at=500)
+    rows += _group_rows("early", 1, "additive", [("ok", 0.001, 60.0), ("stopped", 0.002, None)], select_at=500)
+    write_rows(tmp_path, "early", rows)
+    df = load_trials("early", str(tmp_path))
+    for per_run in (False, True):
+        table, note = results_table(df, per_run=per_run)
+        assert table["additive LMS>=99"].item() == "1/2 (0.09-0.91)" and table["additive not ok"].item() == 0
+    assert "selected at step 500" in note
+
+
+def test_selection_in_tables_never_reads_ground_truth(tmp_path):
+    """Scrambling every ground-truth column leaves the set of selected rows unchanged."""
+    import numpy as np
+
+    from analysis.tables import select_models
+    from sweeps.spec import ORACLE_METRICS
+
+    rows = []
+    for seed in range(4):
+        rows += _group_rows("gt", seed, "additive", [("ok", 0.001 * (seed + r + 1), 50.0 + 10 * r) for r in range(3)])
+    write_rows(tmp_path, "gt", rows)
+    df = load_trials("gt", str(tmp_path))
+    rng = np.random.default_rng(0)
+    scrambled = df.copy()
+    for column in ORACLE_METRICS:
+        scrambled[column] = rng.permutation(scrambled[column].to_numpy())
+    assert sorted(select_models(df)["trial_id"]) == sorted(select_models(scrambled)["trial_id"])

@@ -1,0 +1,79 @@
+"""Restart evidence from synthetic full-budget runs with known learning curves."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.load import load_curves, load_trials
+from analysis.restarts import restart_evidence
+from sweeps.results import Storage, SweepFiles
+from sweeps.rows import CurveRow
+from tests.analysis.conftest import make_row
+
+
+def _write(root, members: dict[int, list[tuple[float, float, float, float]]]):
+    """Per seed, per restart: (val loss at steps 10, 20, 30, final LMS ID). Runs of 30 steps."""
+    files = SweepFiles(Storage(str(root)), "ev")
+    files.storage.write_bytes(files.spec_path, b"name: ev\nseeds: 3\ngrid: {restart: [0, 1, 2]}\n")
+    for seed, runs in members.items():
+        for r, (v10, v20, v30, lms) in enumerate(runs):
+            tid = f"c{r:03d}-s{seed}"
+            row = make_row(
+                "ev", tid, "additive", seed, restart=r, steps=30, steps_done=30, lms_id=lms, val_loss=v30,
+                train_seconds=10.0, eval_seconds=1.0,
+            )  # fmt: skip
+            curves = [CurveRow("ev", tid, s, v, v, v, 1e-3) for s, v in ((10, v10), (20, v20), (30, v30))]
+            files.write_trial(row, curves)
+    return files
+
+
+@pytest.fixture
+def evidence(tmp_path):
+    # At step 10 the losses do not tell the runs apart (identifying runs are as high or higher);
+    # from step 20 on, every identifying run is below every failing run of its seed.
+    _write(
+        tmp_path,
+        {
+            0: [(0.5, 0.40, 0.30, 60.0), (0.4, 0.10, 0.05, 99.9), (0.6, 0.20, 0.10, 99.5)],
+            1: [(0.3, 0.05, 0.02, 99.8), (0.2, 0.30, 0.25, 70.0), (0.1, 0.40, 0.35, 65.0)],
+            2: [(0.2, 0.50, 0.45, 50.0), (0.3, 0.60, 0.55, 40.0), (0.4, 0.70, 0.65, 30.0)],
+        },
+    )
+    return tmp_path
+
+
+def test_auc_per_step_and_exact_selection(evidence):
+    auc, table, note = restart_evidence(load_trials("ev", str(evidence)), load_curves("ev", str(evidence)))
+    auc = auc.set_index("step")
+    assert auc.loc[20, "AUC (within seed)"] == 1.0 and auc.loc[30, "AUC (within seed)"] == 1.0
+    # step 10, seed 0: failing 0.5 vs identifying 0.4 (right) and 0.6 (wrong); seed 1: 0.2 and 0.1 vs 0.3 (wrong)
+    assert auc.loc[10, "AUC (within seed)"] == pytest.approx(1 / 4)
+    assert auc.loc[10, "identifying"] == 3 and auc.loc[10, "failing"] == 6
+    t = table.set_index(["k", "select_at"])
+    assert t.loc[(1, "end"), "selected identifies"] == "1/3 (0.06-0.79)"  # member 0 alone
+    assert (1, 10) not in t.index  # one member: nothing to select
+    assert t.loc[(2, 10), "selected identifies"] == "1/3 (0.06-0.79)"  # seed 0 picks member 1 (0.4 < 0.5)
+    assert t.loc[(3, 10), "selected identifies"] == "1/3 (0.06-0.79)"  # seed 1 picks its member 2 (0.1), which fails
+    assert t.loc[(3, 20), "selected identifies"] == "2/3 (0.21-0.94)"
+    assert t.loc[(3, 20), "any member identifies"] == "2/3 (0.21-0.94)"
+    assert t.loc[(3, 20), "cost (full runs)"] == pytest.approx((3 * 20 + 10) / 30, abs=1e-3)
+    assert t.loc[(2, "end"), "cost (full runs)"] == 2.0
+    assert t.loc[(3, 20), "selected LMS ID"] == pytest.approx(
+        (99.9 + 99.8 + 50.0) / 3, abs=0.01
+    )  # seed 2 keeps its member 0
+    assert "9 full-budget runs in 3 (condition, seed) groups" in note
+
+
+def test_select_at_must_be_an_evaluation(evidence):
+    from additive import AdxError
+
+    with pytest.raises(AdxError, match="--select-at: must be evaluation steps below 30"):
+        restart_evidence(load_trials("ev", str(evidence)), load_curves("ev", str(evidence)), [15])
+
+
+def test_cli_prints_both_tables(evidence, capsys):
+    from sweeps.cli import main
+
+    assert main(["results", "restarts", "ev", "--storage", str(evidence), "--select-at", "10,20"]) == 0
+    out = capsys.readouterr().out
+    assert "AUC (within seed)" in out and "selected identifies" in out and "2/3 (0.21-0.94)" in out
