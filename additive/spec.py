@@ -115,7 +115,11 @@ class TrialSpec:
     batch_seed: int | None = _f(None, "seed of the order of training batches alone; null: seed")
     threads: int = _f(0, "torch CPU threads; 0: the CPUs Ray gives the trial (torch's default outside Ray)")
     accelerator: str = _f("auto", "auto (CUDA when present), cpu or cuda")
-    amp: bool = _f(False, "bf16 autocast on CUDA")
+    amp: bool = _f(
+        False,
+        "bf16 autocast in training (fp32 weights, loss and evaluation) where the hardware has bf16: CUDA, "
+        "or a CPU with AVX512-BF16 or AMX; elsewhere fp32, with a warning",
+    )
     max_seconds: float = _f(0.0, "time budget of the training loop in seconds; 0: none")
     max_memory_mb: int = _f(0, "resident memory budget of the trial's process in MB; 0: none")
     fault: str = _f("none", "fault injection for tests: none, raise, nan (diverge), crash (worker dies), slow")

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class TrialResult:
     data_seconds: float = 0.0
     eval_seconds: float = 0.0
     device: str = "cpu"
+    precision: str = "fp32"  # bf16 when training ran under bf16 autocast
     weights_path: str | None = None
 
 
@@ -63,6 +65,23 @@ def resolve_device(name: str) -> torch.device:
 
         raise AdxError("`accelerator` is 'cuda' but no CUDA device is available")
     return torch.device(name)
+
+
+def bf16_available(device: torch.device) -> bool:
+    """Whether bf16 autocast is fast here: CUDA, or a CPU with AVX512-BF16 or AMX (oneDNN's
+    bf16 kernels; on other CPUs bf16 is emulated and slower than fp32). ``amp`` on a device
+    without it trains in fp32, with a warning."""
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # torch without these probes: read the CPU flags
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = f.read()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def seed_everything(seed: int) -> None:
@@ -198,7 +217,13 @@ class Training:
         self.encoder, self.decoder = build_models(spec, device)
         self.optimiser = make_optimiser(self.encoder, self.decoder, spec, device)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, _lr_lambda(spec))
-        self.autocast = device.type == "cuda" and spec.amp
+        self.autocast = spec.amp and bf16_available(device)
+        if spec.amp and not self.autocast:
+            warnings.warn(
+                f"amp: this {device.type.upper()} has no bf16 hardware (AVX512-BF16 or AMX); training in fp32",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         seed = spec.seed if spec.batch_seed is None else spec.batch_seed
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.best = _Best()
@@ -318,6 +343,7 @@ class Training:
             data_seconds=data_seconds,
             eval_seconds=self.eval_seconds,
             device=str(self.device),
+            precision="bf16" if self.autocast else "fp32",
             weights_path=weights_path,
         )
 
@@ -342,6 +368,7 @@ class Training:
             data_seconds=data_seconds,
             eval_seconds=self.eval_seconds,
             device=str(self.device),
+            precision="bf16" if self.autocast else "fp32",
         )
 
 

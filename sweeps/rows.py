@@ -87,6 +87,7 @@ class TrialRow:
     data_seconds: float | None = None
     eval_seconds: float | None = None
     device: str | None = None
+    precision: str | None = None
     node: str | None = None
     git_commit: str | None = None
     versions: dict[str, str] | None = None

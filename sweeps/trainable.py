@@ -68,6 +68,7 @@ def _facts(result: TrialResult) -> dict[str, Any]:
         "data_seconds": result.data_seconds,
         "eval_seconds": result.eval_seconds,
         "device": result.device,
+        "precision": result.precision,
     }
 
 

@@ -56,6 +56,7 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         data_seconds=number("data_seconds", float),
         eval_seconds=number("eval_seconds", float),
         device=result.get("device"),
+        precision=result.get("precision"),
         node=result.get("node"),
         started_at=moment("started_at"),
         finished_at=moment("finished_at"),

@@ -199,3 +199,25 @@ def test_recalibration_brings_eval_loss_to_train_loss(tiny_spec):
         decoder.eval()
         fresh = float(((decoder(encoder(x)) - x) ** 2).mean())
     assert abs(fresh - train_mode) < 0.2 * abs(stale - train_mode)
+
+
+def test_amp_trains_under_bf16_where_the_hardware_has_it(tiny_spec, monkeypatch):
+    import additive.train as train
+
+    if not train.bf16_available(torch.device("cpu")):
+        pytest.skip("this CPU has no bf16 hardware")
+    fp32 = run_trial(tiny_spec)
+    bf16 = run_trial(dataclasses.replace(tiny_spec, amp=True))
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    assert bf16.curves[0]["train_loss"] != fp32.curves[0]["train_loss"]  # bf16 arithmetic really ran
+    assert bf16.curves[0]["train_loss"] == pytest.approx(fp32.curves[0]["train_loss"], rel=0.05)
+
+
+def test_amp_without_bf16_hardware_falls_back_to_fp32_with_a_warning(tiny_spec, monkeypatch):
+    import additive.train as train
+
+    monkeypatch.setattr(train, "bf16_available", lambda device: False)
+    with pytest.warns(RuntimeWarning, match="no bf16 hardware"):
+        result = run_trial(dataclasses.replace(tiny_spec, amp=True))
+    assert result.precision == "fp32"
+    assert result.curves == run_trial(tiny_spec).curves
