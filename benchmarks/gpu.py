@@ -8,7 +8,12 @@ Prints JSON lines (samples/s):
 - ``ours``: data kept on the GPU and sliced by index, bf16 autocast, channels_last,
   optionally torch.compile (``--compile``);
 - ``packed_N``: aggregate samples/s of N trials sharing the GPU (N processes, as Ray runs
-  fractional-GPU trials), for N = 1, 2, 4, 8.
+  fractional-GPU trials), for N = 1, 2, 4, 8;
+- ``ensemble.MODEL.K``: aggregate samples/s of K members of one model trained as one
+  vectorised ensemble in one process (``additive.ensemble``, bf16 autocast), for the
+  ``mini`` and ``paper`` models and K = 1, 4, 8, 16, 64, beside ``packed.MODEL.K``, K
+  separate processes of the same model (K = 1, 4, 8). The ensemble enters the trial path
+  only if ``ensemble.mini.8`` is >= 3x ``packed.mini.8`` (docs/DESIGN.md).
 ``--dry`` runs every path for a few steps on the CPU with a tiny model, so this script
 cannot rot on machines without a GPU.
 """
@@ -32,11 +37,16 @@ from additive.spec import TrialSpec  # noqa: E402
 from additive.train import build_models  # noqa: E402
 
 
-def _spec(dry: bool) -> TrialSpec:
+def _spec(dry: bool, model: str = "paper") -> TrialSpec:
     if dry:
         return TrialSpec(
             image_size=16, width=32, depth=1, channels=8, n_train=512, n_val=64, n_test=64, n_oos=0, batch_size=32
         )
+    if model == "mini":  # the `mini` preset's model
+        return TrialSpec(
+            image_size=32, width=256, depth=3, channels=64, encoder_depth=4, n_train=20000, n_val=64, n_test=64,
+            n_oos=0, batch_size=64,
+        )  # fmt: skip
     return TrialSpec(
         image_size=64,
         width=512,
@@ -111,12 +121,49 @@ def _loop(spec: TrialSpec, device: torch.device, seconds: float, style: str, com
     return n * spec.batch_size / (time.perf_counter() - t)
 
 
+def _ensemble_loop(spec: TrialSpec, device: torch.device, seconds: float, k: int) -> float:
+    """Aggregate samples/s of k members trained as one vectorised ensemble (one batch,
+    shared by the members as in a restart group)."""
+    from additive.ensemble import Ensemble
+    from additive.train import seed_everything
+
+    pairs = []
+    for r in range(k):
+        seed_everything(r)
+        pairs.append(build_models(spec, device))
+    ensemble = Ensemble(pairs)
+    opt = torch.optim.Adam(ensemble.parameters(), 1e-3)
+    data = make_datasets(spec.latent_space(), spec.n_train, 64, 64, 0, spec.image_size, 0, device)
+    amp = device.type == "cuda"
+
+    def step():
+        idx = torch.randint(0, spec.n_train, (spec.batch_size,), device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            losses = ensemble.reconstruction(data.train.batch(idx))
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        step()
+        n += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return k * n * spec.batch_size / (time.perf_counter() - t)
+
+
 def _worker(args) -> float:
-    dry, seconds = args
+    dry, seconds = args[:2]
+    model = args[2] if len(args) > 2 else "paper"
     device = torch.device("cuda" if torch.cuda.is_available() and not dry else "cpu")
     if device.type == "cpu":
         torch.set_num_threads(1)
-    return _loop(_spec(dry), device, seconds, "ours")
+    return _loop(_spec(dry, model), device, seconds, "ours")
 
 
 def main() -> None:
@@ -124,6 +171,7 @@ def main() -> None:
     p.add_argument("--dry", action="store_true", help="a few seconds on the CPU with a tiny model")
     p.add_argument("--seconds", type=float, default=None, help="timed seconds per measurement")
     p.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    p.add_argument("--no-ensemble", action="store_true", help="skip the ensemble and per-model packing points")
     args = p.parse_args()
     dry = args.dry or not torch.cuda.is_available()
     seconds = args.seconds or (1.0 if dry else 20.0)
@@ -149,6 +197,18 @@ def main() -> None:
         with ctx.Pool(n) as pool:
             rates = pool.map(_worker, [(dry, seconds)] * n)
         emit(f"packed_{n}", sum(rates), baseline=base, ratio=sum(rates) / base, detail=f"{n} trials on one device")
+    if args.no_ensemble:
+        return
+    for model in ("mini", "paper"):
+        packed: dict[int, float] = {}
+        for k in (2,) if dry else (1, 4, 8):
+            with ctx.Pool(k) as pool:
+                packed[k] = sum(pool.map(_worker, [(dry, seconds, model)] * k))
+            emit(f"packed.{model}.{k}", packed[k], detail=f"{k} processes of the {model} model on one device")
+        for k in (1, 2) if dry else (1, 4, 8, 16, 64):
+            rate = _ensemble_loop(_spec(dry, model), device, seconds, k)
+            extra = {"baseline": packed[k], "ratio": rate / packed[k]} if k in packed else {}
+            emit(f"ensemble.{model}.{k}", rate, detail=f"{k} members as one vectorised ensemble", **extra)
 
 
 if __name__ == "__main__":

@@ -19,4 +19,7 @@ def test_gpu_benchmark_dry_run():
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     names = [r.get("name") for r in rows]
     assert {"paper_style", "ours", "packed_1", "packed_8"} <= set(names)
+    assert {"ensemble.mini.1", "ensemble.mini.2", "packed.paper.2", "ensemble.paper.2"} <= set(names)
+    two = next(r for r in rows if r.get("name") == "ensemble.mini.2")
+    assert two["ratio"] > 0 and two["baseline"] > 0
     assert all(r["value"] > 0 for r in rows if "value" in r)
