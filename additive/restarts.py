@@ -24,10 +24,13 @@ import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from additive.errors import DivergedError, SpecError
 from additive.spec import RestartsSpec, TrialSpec
-from additive.train import Training, TrialResult, prepare_data
+
+if TYPE_CHECKING:  # torch is imported when a group trains, not when selection is read
+    from additive.train import Training, TrialResult
 
 __all__ = ["GroupResult", "MemberResult", "RestartsSpec", "member_spec", "run_restarts", "select_restart"]
 
@@ -94,6 +97,8 @@ def run_restarts(
         raise SpecError(
             f"`restart` must be 0 in a restart group's spec (members set it), but got {spec.restart}", "restart"
         )
+    from additive.train import Training, prepare_data
+
     restarts.check(spec)
     data, device, data_seconds = prepare_data(spec)
     group = GroupResult(data_seconds=data_seconds)

@@ -11,7 +11,8 @@ def test_specs_errors_and_results_load_without_torch_or_ray():
     code = (
         "import os, sys\n"
         "before = dict(os.environ)\n"
-        "import additive.errors, additive.spec, sweeps.spec, sweeps.results, sweeps.engine, analysis.load, analysis.tables\n"
+        "import additive.errors, additive.spec, additive.restarts, sweeps.spec, sweeps.results, sweeps.engine\n"
+        "import analysis.load, analysis.tables, analysis.restarts\n"
         "from additive import AdxError, TrialSpec\n"
         "heavy = sorted(m for m in ('torch', 'ray', 'ray.tune', 'optuna') if m in sys.modules)\n"
         "changed = sorted(k for k in os.environ if os.environ.get(k) != before.get(k))\n"
