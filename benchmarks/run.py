@@ -101,6 +101,12 @@ PRESETS = {
     "cpu_preset": dict(image_size=32, width=256, depth=3, channels=32, batch_size=64, encoder="conv"),
     "paper_model": dict(image_size=64, width=512, depth=5, channels=64, batch_size=64, encoder="conv"),
 }
+# The trial shapes of the presets, for the precision and decoder-form benchmarks.
+STEP_SHAPES = {
+    "mini": PRESETS["mini"],
+    "mini_block": dict(dataset="block", image_size=16, width=256, depth=3, channels=32, batch_size=32, encoder="conv"),
+    "paper_model": PRESETS["paper_model"],
+}
 
 
 def time_train_step(spec, steps: int, fast: bool = True) -> tuple[float, float]:
@@ -161,6 +167,104 @@ def bench_train_step(quick: bool) -> None:
                 "fraction of step time",
                 detail="(real batches - fixed batch) / real batches",
             )
+
+
+def _step_timer(enc, dec, x, amp: bool):
+    """A function that runs n training steps of (enc, dec) on batch x, as ``Training`` does
+    (fused Adam, channels-last, bf16 autocast when ``amp``), and returns the seconds."""
+    opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3, fused=True)
+    enc.to(memory_format=torch.channels_last)
+    dec.to(memory_format=torch.channels_last)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = ((dec(enc(x)).float() - x) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def run(n: int) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            step()
+        return time.perf_counter() - t
+
+    run(5)
+    return run
+
+
+def _step_flops(enc, dec, x) -> float:
+    """FLOPs of one forward + backward pass (torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        ((dec(enc(x)) - x) ** 2).mean().backward()
+    return float(counter.get_total_flops())
+
+
+def _matmul_peak(dtype: torch.dtype) -> float:
+    """FLOP/s of one thread on a large matrix product: what this core reaches at best."""
+    a = torch.randn(1024, 1024).to(dtype)
+    b = torch.randn(1024, 1024).to(dtype)
+    a @ b
+    t = _best_of(lambda: [a @ b for _ in range(8)], 3)
+    return 8 * 2 * 1024**3 / t
+
+
+def bench_precision(quick: bool) -> None:
+    """Training steps in fp32 and under bf16 autocast, per preset shape and decoder, 1 thread,
+    with FLOP/s against the core's measured matrix-product peak."""
+    from additive.spec import TrialSpec
+    from additive.train import bf16_available, build_models
+
+    torch.set_num_threads(1)
+    peak = _matmul_peak(torch.float32)
+    emit("peak.fp32_matmul", peak / 1e9, "GFLOP/s", detail="1024^3 matrix product, 1 thread")
+    has_bf16 = bf16_available(torch.device("cpu"))
+    if has_bf16:
+        emit("peak.bf16_matmul", _matmul_peak(torch.bfloat16) / 1e9, "GFLOP/s", detail="same, bf16")
+    steps = 10 if quick else 40
+    for name, kw in STEP_SHAPES.items():
+        for decoder in ("additive", "monolithic"):
+            spec = TrialSpec.from_dict({"decoder": decoder, "n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **kw})
+            torch.manual_seed(0)
+            enc, dec = build_models(spec, torch.device("cpu"))
+            x = torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
+            flops = _step_flops(enc, dec, x)
+            fp32 = _step_timer(enc, dec, x, amp=False)
+            t32 = min(fp32(steps) for _ in range(2)) / steps
+            rate = flops / t32
+            extra: dict = {"flop_per_sample": flops / spec.batch_size, "gflop_s": rate / 1e9, "of_peak": rate / peak}
+            emit(f"precision.{name}.{decoder}.fp32", t32 * 1e3, "ms/step", **extra)
+            if has_bf16:
+                bf16 = _step_timer(enc, dec, x, amp=True)
+                t16 = min(bf16(steps) for _ in range(2)) / steps
+                emit(f"precision.{name}.{decoder}.bf16", t16 * 1e3, "ms/step", baseline=t32 * 1e3, ratio=t32 / t16)
+
+
+def bench_forms(quick: bool) -> None:
+    """The additive decoder per block (the project's) against one batched network over the
+    blocks (benchmarks/forms.py), same weights, fp32, 1 thread."""
+    import copy
+
+    from additive.spec import TrialSpec
+    from additive.train import build_models
+    from benchmarks.forms import BatchedAdditiveDecoder
+
+    torch.set_num_threads(1)
+    steps = 10 if quick else 40
+    for name in ("mini", "mini_block"):
+        spec = TrialSpec.from_dict({"n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **STEP_SHAPES[name]})
+        torch.manual_seed(0)
+        enc, dec = build_models(spec, torch.device("cpu"))
+        batched = BatchedAdditiveDecoder(dec)
+        x = torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
+        per_block = _step_timer(enc, dec, x, amp=False)
+        one = _step_timer(copy.deepcopy(enc), batched, x, amp=False)
+        t_block = min(per_block(steps) for _ in range(2)) / steps
+        t_one = min(one(steps) for _ in range(2)) / steps
+        emit(f"forms.{name}.batched", t_one * 1e3, "ms/step", baseline=t_block * 1e3, ratio=t_block / t_one)
 
 
 # ----- sweeps -----------------------------------------------------------------------------
@@ -273,6 +377,8 @@ def bench_analysis(quick: bool) -> None:
 BENCHES = {
     "render": bench_render,
     "train_step": bench_train_step,
+    "precision": bench_precision,
+    "forms": bench_forms,
     "metrics": bench_metrics,
     "analysis": bench_analysis,
     "sweeps": bench_sweeps,

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print numbers (BENCHMARKS.md); not part of the installed package."""
