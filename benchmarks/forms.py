@@ -7,22 +7,25 @@ convolutions, the same mathematics and the same initialisation (built from an
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from additive.models import _SLOPE, AdditiveDecoder
+from additive.models import _SLOPE
 
 
 class BatchedAdditiveDecoder(nn.Module):
     """f(z) = sum_i f_i(z_Bi) as one batched network (``mlp`` bodies without BatchNorm)."""
 
-    def __init__(self, ref: AdditiveDecoder):
+    def __init__(self, ref: Any):  # an additive.models.AdditiveDecoder
         super().__init__()
-        self.n, self.b = len(ref.bodies), ref.block_size
-        first = ref.bodies[0]
-        self.channels = first.channels
-        linears = [[m for m in body.mlp if isinstance(m, nn.Linear)] for body in ref.bodies]
+        bodies: list[Any] = list(ref.bodies)
+        self.n, self.b = len(bodies), int(ref.block_size)
+        first = bodies[0]
+        self.channels = int(first.channels)
+        linears: list[list[Any]] = [[m for m in body.mlp if isinstance(m, nn.Linear)] for body in bodies]
         if any(isinstance(m, nn.BatchNorm1d) for m in first.mlp):
             raise ValueError("the batched form covers decoders without BatchNorm")
         self.tail = isinstance(first.mlp[-1], nn.LeakyReLU)
@@ -33,7 +36,7 @@ class BatchedAdditiveDecoder(nn.Module):
             nn.Parameter(torch.stack([ls[j].bias.detach() for ls in linears]).unsqueeze(1))
             for j in range(len(linears[0]))
         )
-        deconvs = [[m for m in body.deconv if isinstance(m, nn.ConvTranspose2d)] for body in ref.bodies]
+        deconvs: list[list[Any]] = [[m for m in body.deconv if isinstance(m, nn.ConvTranspose2d)] for body in bodies]
         self.dw = nn.ParameterList(
             nn.Parameter(torch.cat([d[j].weight.detach() for d in deconvs])) for j in range(len(deconvs[0]))
         )
