@@ -16,6 +16,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from additive.errors import AdxError
+from sweeps.compaction import read_folder
 from sweeps.results import (
     CURVE_SCHEMA,
     SCHEMA_VERSION,
@@ -23,7 +24,7 @@ from sweeps.results import (
     ResultsWarning,
     Storage,
     SweepFiles,
-    versions_from_json,
+    conform_table,
 )
 
 REQUIRED = ("sweep", "trial_id", "status")
@@ -33,10 +34,17 @@ def _names(names: str | list[str]) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
-def _read_folder(store: Storage, folder: str, schema: pa.Schema, strict: bool) -> pa.Table:
-    paths = store.list(folder, ".parquet")
-    if not paths:
-        return schema.empty_table()
+def _read_folder(store: Storage, folder: str, compacted: str, schema: pa.Schema, strict: bool) -> pa.Table:
+    contents = read_folder(store, folder, compacted)
+    parts = [] if contents.compacted is None else [conform_table(contents.compacted, schema)]
+    paths = contents.unlisted
+    if paths:
+        parts.append(_read_files(store, paths, schema, strict))
+    parts = [p for p in parts if p is not None and p.num_rows]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _read_files(store: Storage, paths: list[str], schema: pa.Schema, strict: bool) -> pa.Table:
     required = [c for c in REQUIRED if c in schema.names]
     try:  # fast path: one dataset scan over every file
         table = pads.dataset(paths, schema=schema, format="parquet", filesystem=store.fs).to_table()
@@ -56,28 +64,11 @@ def _read_folder(store: Storage, folder: str, schema: pa.Schema, strict: bool) -
         if missing:
             _skip(path, f"is not a results file of this project (no column {', '.join(missing)})", strict)
             continue
-        tables.append(_conform(table, schema, path, strict))
-    tables = [t for t in tables if t is not None]
+        try:
+            tables.append(conform_table(table, schema))
+        except ValueError as exc:
+            _skip(path, str(exc), strict)
     return pa.concat_tables(tables) if tables else schema.empty_table()
-
-
-def _conform(table: pa.Table, schema: pa.Schema, path: str, strict: bool) -> pa.Table | None:
-    """Cast to the current schema: missing (newer) columns become nulls."""
-    cols = []
-    for field in schema:
-        if field.name in table.column_names:
-            try:
-                column = table[field.name]
-                if field.name == "versions" and pa.types.is_string(column.type):
-                    cols.append(versions_from_json(column))
-                    continue
-                cols.append(column.cast(field.type))
-            except (pa.ArrowException, ValueError, TypeError) as exc:
-                _skip(path, f"column {field.name!r} has an unexpected type ({exc})", strict)
-                return None
-        else:
-            cols.append(pa.nulls(len(table), field.type))
-    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _skip(path: str, why: str, strict: bool) -> None:
@@ -105,7 +96,8 @@ def load_trials(
     store = Storage(storage)
     names = _names(names)
     _check_sweeps(store, names)
-    parts = [_read_folder(store, SweepFiles(store, n).trials_dir, TRIAL_SCHEMA, strict) for n in names]
+    sweeps = [SweepFiles(store, n) for n in names]
+    parts = [_read_folder(store, f.trials_dir, f.compacted_trials, TRIAL_SCHEMA, strict) for f in sweeps]
     table = pa.concat_tables(parts) if parts else TRIAL_SCHEMA.empty_table()
     # Booleans stay booleans when some are null (pandas would make them objects).
     df = table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
@@ -125,7 +117,8 @@ def load_curves(names: str | list[str], storage: str = "results", strict: bool =
     store = Storage(storage)
     names = _names(names)
     _check_sweeps(store, names)
-    parts = [_read_folder(store, SweepFiles(store, n).curves_dir, CURVE_SCHEMA, strict) for n in names]
+    sweeps = [SweepFiles(store, n) for n in names]
+    parts = [_read_folder(store, f.curves_dir, f.compacted_curves, CURVE_SCHEMA, strict) for f in sweeps]
     return pa.concat_tables(parts).to_pandas()
 
 

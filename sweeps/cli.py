@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # sweep
     sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
-        dest="cmd", metavar="{run,resume,status,list}"
+        dest="cmd", metavar="{run,resume,status,list,compact}"
     )
     sweep.required = True
     run = sweep.add_parser("run", help="run a sweep spec (YAML)")
@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     ls = sweep.add_parser("list", help="the sweeps in a storage root")
     _storage(ls)
+    cp = sweep.add_parser(
+        "compact", help="fold a sweep's per-trial files into one file each for rows and curves (faster reads)"
+    )
+    cp.add_argument("name")
+    _storage(cp)
 
     # results
     results = sub.add_parser("results", help="query results, tables, plots and reports")
@@ -243,6 +248,14 @@ def _sweep(args: argparse.Namespace) -> int:
             print(f"no sweeps in {args.storage}")
         for r in rows:
             print(f"{r['name']:30s} {r['done']}/{r['planned']} trials")
+        return 0
+    if args.cmd == "compact":
+        from sweeps.results import Storage, SweepFiles
+
+        store = Storage(args.storage)
+        engine.load_stored_spec(store, args.name)  # a clear error for an unknown sweep
+        added = SweepFiles(store, args.name).compact()
+        print(f"{args.name}: {added} trial files folded into _compacted/trials.parquet")
         return 0
     if args.cmd == "status":
         st = engine.sweep_status(args.storage, args.name)

@@ -112,6 +112,18 @@ class Storage:
             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_")) and i.base_name.endswith(suffix)
         )
 
+    def list_stamps(self, path: str, suffix: str = "") -> dict[str, str]:
+        """``list``, with a stamp of each file (size and modification time, from the same
+        listing) that changes when the file is rewritten."""
+        if not self.is_dir(path):
+            return {}
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        return {
+            i.path: f"{int(i.size or 0)}@{i.mtime_ns or 0}"
+            for i in sorted(infos, key=lambda i: i.path)
+            if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_")) and i.base_name.endswith(suffix)
+        }
+
     def list_dirs(self, path: str) -> builtins.list[str]:
         if not self.is_dir(path):
             return []
@@ -194,6 +206,9 @@ class SweepFiles:
         self.trials_dir = storage.path(name, "trials")
         self.curves_dir = storage.path(name, "curves")
         self.spec_path = storage.path(name, "spec.yaml")
+        self.compacted_dir = storage.path(name, "_compacted")
+        self.compacted_trials = storage.path(name, "_compacted", "trials.parquet")
+        self.compacted_curves = storage.path(name, "_compacted", "curves.parquet")
 
     def exists(self) -> bool:
         return self.storage.exists(self.spec_path)
@@ -211,9 +226,13 @@ class SweepFiles:
         return set(self.done_counts())
 
     def done_counts(self) -> dict[str, int]:
-        """Rows per readable trial file: 1, or a restart group's members."""
-        done: dict[str, int] = {}
-        for path in self.storage.list(self.trials_dir, ".parquet"):
+        """Rows per readable trial file: 1, or a restart group's members. Files folded into
+        the compacted file are counted from its manifest, without opening them."""
+        from sweeps.compaction import read_folder
+
+        contents = read_folder(self.storage, self.trials_dir, self.compacted_trials)
+        done = {name[: -len(".parquet")]: rows for name, (rows, _) in contents.manifest.items()}
+        for path in contents.unlisted:
             try:
                 with self.storage.fs.open_input_file(path) as f:
                     rows = pq.ParquetFile(f).metadata.num_rows
@@ -242,14 +261,42 @@ class SweepFiles:
 
     def read_trials(self) -> list[dict[str, Any]]:
         """Every readable row; a damaged file is named in a warning and skipped."""
-        out = []
-        for p in self.storage.list(self.trials_dir, ".parquet"):
-            try:
-                with self.storage.fs.open_input_file(p) as f:
-                    out += pq.read_table(f).to_pylist()
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                _damaged(p, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        from sweeps.compaction import read_folder
+
+        contents = read_folder(self.storage, self.trials_dir, self.compacted_trials)
+        out = [] if contents.compacted is None else contents.compacted.to_pylist()
+        for p in contents.unlisted:
+            table = self._read(p)
+            if table is not None:
+                out += table.to_pylist()
         return out
+
+    def _read(self, path: str, schema: pa.Schema | None = None, warn: bool = True) -> pa.Table | None:
+        try:
+            with self.storage.fs.open_input_file(path) as f:
+                table = pq.read_table(f)
+            return table if schema is None else conform_table(table, schema)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            if warn:
+                _damaged(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return None
+
+    def compact(self) -> int:
+        """Fold the trial and curve files into one compacted file each (``sweeps.compaction``);
+        return the number of trial files added."""
+        from sweeps.compaction import compact_folder
+
+        added = compact_folder(
+            self.storage, self.trials_dir, self.compacted_trials, TRIAL_SCHEMA, lambda p: self._read(p, TRIAL_SCHEMA)
+        )
+        compact_folder(
+            self.storage,
+            self.curves_dir,
+            self.compacted_curves,
+            CURVE_SCHEMA,
+            lambda p: self._read(p, CURVE_SCHEMA, warn=False),
+        )
+        return added
 
 
 class ResultsWarning(UserWarning):
@@ -322,6 +369,25 @@ def versions() -> dict[str, str]:
         "sklearn": sklearn.__version__,
         "pyarrow": pa.__version__,
     }
+
+
+def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast a results table to the current schema: columns it lacks (written before they
+    existed) become nulls. Raises ValueError naming a column of an unexpected type."""
+    cols = []
+    for f in schema:
+        if f.name not in table.column_names:
+            cols.append(pa.nulls(len(table), f.type))
+            continue
+        column = table[f.name]
+        try:
+            if f.name == "versions" and pa.types.is_string(column.type):
+                cols.append(versions_from_json(column))
+            else:
+                cols.append(column.cast(f.type))
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise ValueError(f"column {f.name!r} has an unexpected type ({exc})") from None
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def versions_from_json(column: pa.ChunkedArray) -> pa.Array:
