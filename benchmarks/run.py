@@ -330,6 +330,73 @@ def bench_sweeps(quick: bool) -> None:
     ray.shutdown()
 
 
+def _peak_rss_of(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run ``cmd``; return its wall seconds, the peak resident memory (MB) of that process
+    alone (sampled every 0.2 s; Ray's own processes are not counted) and its stderr."""
+    import subprocess
+
+    import psutil
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    peak = 0.0
+    watched = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss / 2**20)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    err = proc.stderr.read() if proc.stderr else ""
+    if proc.wait() != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err[-2000:]}")
+    return time.perf_counter() - t, peak, err
+
+
+def bench_scale(quick: bool) -> None:
+    """Thousands of one-step trials: per-trial overhead of the engine, the driver's peak
+    memory, and how long `sweep status`, `results table` and `results query` take on the
+    finished sweep (each a whole command, Python's start included; median of 3)."""
+    import statistics
+    import subprocess
+
+    import yaml
+
+    cores = os.cpu_count() or 1
+    tiny = {
+        "image_size": 8, "n_train": 64, "n_val": 16, "n_test": 16, "n_oos": 16, "width": 8, "depth": 1,
+        "channels": 8, "batch_size": 16, "steps": 1, "eval_every": 1,
+    }  # fmt: skip
+    adx = [sys.executable, "-m", "sweeps.cli"]
+    for n in (200, 600) if quick else (1000, 5000):
+        tmp = tempfile.mkdtemp(prefix="adx-scale-")
+        name = f"scale-{n}"
+        spec = os.path.join(tmp, "spec.yaml")
+        with open(spec, "w") as f:
+            yaml.safe_dump({"name": name, "fixed": tiny, "grid": {"decoder": ["additive"]}, "seeds": n}, f)
+        wall, peak, _ = _peak_rss_of([*adx, "sweep", "run", spec, "--storage", tmp, "--no-table"])
+        df = pd.read_parquet(f"{tmp}/{name}/trials")
+        compute = (df["train_seconds"] + df["data_seconds"] + df["eval_seconds"]).sum()
+        emit(
+            f"scale.{n}.overhead",
+            (wall * cores - compute) / n,
+            "core-s/trial",
+            detail=f"{n} trials of 1 step on {cores} cores: (wall {wall:.0f} s x cores - compute {compute:.0f} s) / n",
+        )
+        emit(f"scale.{n}.driver_rss", peak, "MB", detail="peak resident memory of the `adx sweep run` process")
+        for label, args in (
+            ("status", ["sweep", "status", name]),
+            ("table", ["results", "table", name]),
+            ("query", ["results", "query", name]),
+        ):
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                subprocess.run([*adx, *args, "--storage", tmp], check=True, capture_output=True)
+                times.append(time.perf_counter() - t)
+            emit(f"scale.{n}.{label}", statistics.median(times), "s", detail=f"`adx {' '.join(args)}`, whole command")
+
+
 # ----- metrics and analysis ---------------------------------------------------------------
 def bench_metrics(quick: bool) -> None:
     from additive.metrics import lms_tree
@@ -382,15 +449,17 @@ BENCHES = {
     "metrics": bench_metrics,
     "analysis": bench_analysis,
     "sweeps": bench_sweeps,
+    "scale": bench_scale,
 }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repetitions (about 2-3 minutes on 2 cores)")
-    p.add_argument("--only", default=None, help=f"comma-separated subset of {list(BENCHES)}")
+    p.add_argument("--only", default=None, help=f"comma-separated subset of {list(BENCHES)} (default: all but scale)")
     args = p.parse_args()
-    chosen = args.only.split(",") if args.only else list(BENCHES)
+    # `scale` runs thousands of trials (about 20 minutes on 2 cores): only when asked for
+    chosen = args.only.split(",") if args.only else [b for b in BENCHES if b != "scale"]
     print(
         json.dumps(
             {

@@ -81,7 +81,8 @@ def run_sweep(
                 f"`adx sweep resume {spec.name}` or start again with --overwrite"
             )
     store.check_writable(files.dir)
-    with SweepLock(files):
+    notify = (lambda line: print(line, file=out, flush=True)) if out else None
+    with SweepLock(files, wait=True, notify=notify):
         if files.exists() and overwrite and not resume:
             for sub in ("trials", "curves", "_ray", "_compacted"):
                 store.delete_dir(store.path(spec.name, sub))

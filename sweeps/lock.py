@@ -7,6 +7,12 @@ thread (every quarter of it). Another driver may take the lock over only when
 - the holder ran on the same host and its process is gone (a killed driver: at once), or
 - the holder ran on another host and its lease has expired (a driver that died there).
 
+A driver that finds the lock held on another host waits once for that lease to run out
+(``wait``; the CLI's drivers do): a holder that died stops renewing, so a successor started
+right after a lost head node takes over within one lease; a holder that renews meanwhile is
+alive, and the successor is refused. The host is ``socket.gethostname()``, or
+``ADX_LOCK_HOST`` where several machines share one hostname.
+
 Creating the file is atomic on every backend (``O_EXCL`` on a filesystem, a conditional
 create ``If-None-Match: *`` on S3), and so is taking it over (a rename that the successor
 then checks on a filesystem; ``If-Match`` on the stale lock's ETag on S3), so of two
@@ -32,7 +38,13 @@ from additive.errors import AdxError
 from sweeps.results import SweepFiles
 
 LEASE_ENV = "ADX_LOCK_LEASE_S"
+HOST_ENV = "ADX_LOCK_HOST"
 DEFAULT_LEASE_S = 60.0
+
+
+def lock_host() -> str:
+    """This driver's host, as the lock records it."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
 class LockWarning(UserWarning):
@@ -71,7 +83,7 @@ class Holder:
 
     def is_stale(self, now: float | None = None) -> bool:
         """True when a successor may take the lock over."""
-        if self.host == socket.gethostname():  # on this host the process table decides
+        if self.host == lock_host():  # on this host the process table decides
             return not _alive(self.pid)
         return (time.time() if now is None else now) > self.expires
 
@@ -237,9 +249,11 @@ def current_holder(files: SweepFiles) -> Holder | None:
 class SweepLock:
     """Hold a sweep's lock while its driver runs (a context manager); see the module docstring."""
 
-    def __init__(self, files: SweepFiles, lease_s: float | None = None):
+    def __init__(self, files: SweepFiles, lease_s: float | None = None, wait: bool = False, notify=None):
         self.files = files
         self.lease_s = lease_seconds() if lease_s is None else lease_s
+        self.wait = wait  # wait once for a lease held on another host to run out
+        self.notify = notify  # called with a line when the driver waits
         self.backend = _backend(files)
         self.owner = uuid.uuid4().hex
         self.tag: str | None = None
@@ -248,7 +262,7 @@ class SweepLock:
         self.lost = False
 
     def _me(self) -> Holder:
-        return Holder(socket.gethostname(), os.getpid(), self.owner, time.time() + self.lease_s)
+        return Holder(lock_host(), os.getpid(), self.owner, time.time() + self.lease_s)
 
     def __enter__(self) -> SweepLock:
         if self.backend is None:
@@ -259,7 +273,8 @@ class SweepLock:
                 stacklevel=2,
             )
             return self
-        for _ in range(3):
+        waited = False
+        for _ in range(4):
             self.tag = self.backend.create(self._me())
             if self.tag is None:
                 found = self.backend.read()
@@ -267,16 +282,39 @@ class SweepLock:
                     continue  # released in between: try again
                 other, other_tag = found
                 if not other.is_stale():
-                    raise AdxError(
-                        f"sweep {self.files.name!r} is already being run by {other.describe()}; "
-                        f"if that driver died, `adx sweep resume {self.files.name}` can take over once the lease expires"
-                    )
+                    remaining = other.expires - time.time()
+                    if self.wait and not waited and other.host != lock_host() and remaining <= self.lease_s:
+                        if self.notify is not None:
+                            self.notify(
+                                f"[{self.files.name}] the lock is held by {other.describe()}; waiting {remaining:.0f} s "
+                                f"for its lease to run out (a dead driver stops renewing it; {LEASE_ENV})"
+                            )
+                        time.sleep(max(remaining, 0.0) + 0.5)
+                        waited = True
+                        continue
+                    raise AdxError(self._refusal(other, remaining, waited))
                 self.tag = self.backend.replace(other_tag, self._me())
             if self.tag is not None:
                 self._thread = threading.Thread(target=self._renew, name="adx-sweep-lock", daemon=True)
                 self._thread.start()
                 return self
         raise AdxError(f"cannot take the lock of sweep {self.files.name!r}: other drivers keep taking it")
+
+    def _refusal(self, other: Holder, remaining: float, waited: bool) -> str:
+        name = self.files.name
+        text = f"sweep {name!r} is already being run by {other.describe()}"
+        if waited:
+            return text + (
+                "; it renewed its lease while this driver waited, so it is alive. Stop it first, or, if it is stuck, "
+                f"`adx sweep resume {name}` takes over once it stops renewing (within {LEASE_ENV}, "
+                f"{self.lease_s:g} s here)"
+            )
+        if other.host == lock_host():
+            return text + f"; it runs on this host: stop it first, then `adx sweep resume {name}`"
+        return text + (
+            f"; if that driver died, `adx sweep resume {name}` can take over once its lease runs out, in "
+            f"{max(remaining, 0):.0f} s ({LEASE_ENV}, {self.lease_s:g} s here)"
+        )
 
     def _renew(self) -> None:
         while not self._stop.wait(self.lease_s / 4):

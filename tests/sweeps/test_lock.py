@@ -137,3 +137,49 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_successor_waits_out_the_lease_of_a_driver_that_died_on_another_host(files):
+    _plant(files, Holder("lost-head", 1, "dead", time.time() + 1.5))  # never renewed again
+    lines: list[str] = []
+    start = time.monotonic()
+    with SweepLock(files, lease_s=5, wait=True, notify=lines.append) as lock:
+        holder = current_holder(files)
+        assert holder is not None and holder.owner == lock.owner
+    assert 1.0 < time.monotonic() - start < 5
+    assert len(lines) == 1 and "waiting 1 s for its lease to run out" in lines[0] and "ADX_LOCK_LEASE_S" in lines[0]
+
+
+def test_a_successor_that_sees_the_lease_renewed_is_refused(files):
+    import threading
+
+    _plant(files, Holder("other-head", 1, "alive", time.time() + 1.0))
+    backend = _backend(files)
+    assert backend is not None
+
+    def renew():  # the holder is alive: it renews its lease before it runs out
+        time.sleep(0.4)
+        found = backend.read()
+        assert found is not None
+        backend.replace(found[1], Holder("other-head", 1, "alive", time.time() + 30))
+
+    thread = threading.Thread(target=renew)
+    thread.start()
+    with pytest.raises(AdxError, match="it renewed its lease while this driver waited, so it is alive"):
+        SweepLock(files, lease_s=5, wait=True).__enter__()
+    thread.join()
+    found = backend.read()
+    assert found is not None and found[0].owner == "alive"
+
+
+def test_the_refusal_names_the_wait_and_the_setting(files):
+    _plant(files, Holder("another-host", 1, "theirs", time.time() + 42))
+    with pytest.raises(AdxError, match=r"once its lease runs out, in 4[12] s \(ADX_LOCK_LEASE_S, 30 s here\)"):
+        SweepLock(files, lease_s=30).__enter__()
+
+
+def test_the_lock_host_can_be_named(files, monkeypatch):
+    monkeypatch.setenv("ADX_LOCK_HOST", "head-b")
+    with SweepLock(files, lease_s=30):
+        holder = current_holder(files)
+        assert holder is not None and holder.host == "head-b"
