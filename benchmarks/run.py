@@ -338,16 +338,18 @@ def _peak_rss_of(cmd: list[str], env: dict | None = None) -> tuple[float, float,
     import psutil
 
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    peak = 0.0
-    watched = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss / 2**20)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
-    err = proc.stderr.read() if proc.stderr else ""
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a full pipe would stall the command
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True, env=env)
+        peak = 0.0
+        watched = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                peak = max(peak, watched.memory_info().rss / 2**20)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.2)
+        log.seek(0)
+        err = log.read()
     if proc.wait() != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {err[-2000:]}")
     return time.perf_counter() - t, peak, err

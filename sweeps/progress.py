@@ -48,7 +48,9 @@ class Progress:
             self.counts[status] = self.counts.get(status, 0) + 1
             if status == "ok" and val_loss is not None and (self.best is None or val_loss < self.best[0]):
                 self.best = (val_loss, row_id)
-        self.print(force=True)
+        # a line per finished trial, but at most one a second: thousands of short trials
+        # would otherwise print thousands of lines
+        self.print(force=time.monotonic() - self.last >= 1.0)
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.start

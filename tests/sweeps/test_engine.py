@@ -286,3 +286,22 @@ def test_restart_groups_write_one_row_per_member(ray_local, tmp_path):
         assert os.path.exists(tmp_path / "groups" / "weights" / f"{chosen['trial_id'].item()}.pt")
     status = sweep_status(str(tmp_path), "groups")
     assert status["complete"] and all(c["planned"] == 6 for c in status["cells"].values())
+
+
+def test_progress_prints_at_most_a_line_a_second_as_trials_finish(monkeypatch):
+    import io
+
+    from sweeps import engine
+    from sweeps import progress as progress_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    out = io.StringIO()
+    progress = engine.Progress("p", total=500, already=0, out=out)
+    for i in range(300):  # 300 trials finish within 0.3 s
+        progress.trial_finished(f"t{i}", "ok", 0.1)
+        clock[0] += 0.001
+    assert len(out.getvalue().splitlines()) == 1
+    clock[0] += 1.0
+    progress.trial_finished("last", "ok", 0.1)
+    assert out.getvalue().splitlines()[-1].startswith("[p] 301/500 done")
