@@ -157,11 +157,11 @@ def run_sweep(
         return summary
 
 
-def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSearcher, writer) -> None:
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
+TRIALS_PER_TUNER = 1000
 
-    from sweeps.trainable import trial_function
+
+def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSearcher, writer) -> None:
+    from ray.tune.schedulers import ASHAScheduler
 
     scheduler = None
     if spec.scheduler:
@@ -174,12 +174,36 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
         )
     resources = {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]}
     ray_dir = files.dir + "/_ray" if store.is_local else tempfile.mkdtemp(prefix="adx-ray-")
-    tuner = tune.Tuner(
+    import logging
+
+    # Tune's end-of-run analysis looks for its own result files, which this engine does
+    # not write (rows go to Parquet); its warning about them is noise.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    started = dt.datetime.now()
+    chunk = 0
+    while searcher.n_todo > 0:
+        # Tune keeps every trial of a run in the driver and scans them all at every step:
+        # a fresh Tuner every TRIALS_PER_TUNER trials keeps memory and per-step work bounded
+        # (BENCHMARKS.md, `scale`), at the cost of a short tail between runs.
+        n = min(searcher.n_todo, TRIALS_PER_TUNER)
+        before = len(writer.written)
+        _tuner(spec, searcher, scheduler, resources, ray_dir, f"run-{started:%Y%m%d-%H%M%S}-{chunk}", n, writer).fit()
+        chunk += 1
+        if len(writer.written) - before < n:  # stopped (Ctrl-C, SIGTERM): the caller reports it
+            return
+
+
+def _tuner(spec: SweepSpec, searcher, scheduler, resources: dict, ray_dir: str, name: str, n: int, writer):
+    from ray import tune
+
+    from sweeps.trainable import trial_function
+
+    return tune.Tuner(
         tune.with_resources(trial_function, resources),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=searcher.n_todo,
+            num_samples=n,
             max_concurrent_trials=spec.max_concurrent,
             reuse_actors=True,
             metric=searcher.metric,
@@ -188,19 +212,13 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
             trial_dirname_creator=_trial_name,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{dt.datetime.now():%Y%m%d-%H%M%S}",
+            name=name,
             storage_path=ray_dir,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.retries),
             callbacks=[writer],
         ),
     )
-    import logging
-
-    # Tune's end-of-run analysis looks for its own result files, which this engine does
-    # not write (rows go to Parquet); its warning about them is noise.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    tuner.fit()
 
 
 def _todo(spec: SweepSpec, groups: int) -> str:

@@ -68,6 +68,10 @@ class Progress:
             f"{max(todo - running, 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}"
         )
 
+    def due(self) -> bool:
+        """Whether the next ``print`` would print (a line every ``every`` seconds)."""
+        return self.out is not None and time.monotonic() - self.last >= self.every
+
     def print(self, force: bool = False) -> None:
         now = time.monotonic()
         if self.out is None or (not force and now - self.last < self.every):

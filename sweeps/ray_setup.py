@@ -18,6 +18,9 @@ def _tune_environment() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's experiment checkpoint (every trial's state, rewritten again and again) is never
+    # read: a sweep resumes from its rows. Once every 10 minutes instead of continually.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:

@@ -165,6 +165,8 @@ class ResultWriter:
                     self._write(trial, self.last.get(tid, {}), "failed", msg)
 
             def on_step_end(self, iteration, trials, **info):
+                if not self.progress.due():  # Tune steps often; scanning every trial each time is O(trials)
+                    return
                 self.progress.set_running(
                     {t.config["trial_id"] for t in trials if t.status == "RUNNING"} - self.written
                 )

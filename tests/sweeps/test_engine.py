@@ -208,7 +208,7 @@ def test_progress_counts_running_trials_from_tunes_states(tmp_path):
     from sweeps import engine
     from sweeps.results import Storage, SweepFiles
 
-    progress = engine.Progress("p", total=5, already=0, out=io.StringIO())
+    progress = engine.Progress("p", total=5, already=0, out=io.StringIO(), every=0.0)
     writer = engine.ResultWriter(SweepFiles(Storage(str(tmp_path)), "p"), progress, {})
 
     def trial(tid: str, status: str):
@@ -216,8 +216,8 @@ def test_progress_counts_running_trials_from_tunes_states(tmp_path):
 
     writer.on_step_end(0, [trial("a", "RUNNING"), trial("b", "PENDING"), trial("c", "RUNNING")])
     assert "0/5 done (0 failed/diverged), 2 running, 3 pending" in progress.line()
-    writer.on_step_end(1, [trial("a", "TERMINATED"), trial("b", "RUNNING"), trial("c", "RUNNING")])
-    assert "2 running" in progress.line()
+    writer.on_step_end(1, [trial("a", "TERMINATED"), trial("b", "RUNNING"), trial("c", "PENDING")])
+    assert "1 running" in progress.line()
 
 
 def test_a_damaged_trial_file_is_named_counted_as_not_done_and_rerun(ray_local, tmp_path, capsys):
@@ -305,3 +305,15 @@ def test_progress_prints_at_most_a_line_a_second_as_trials_finish(monkeypatch):
     clock[0] += 1.0
     progress.trial_finished("last", "ok", 0.1)
     assert out.getvalue().splitlines()[-1].startswith("[p] 301/500 done")
+
+
+def test_a_sweep_larger_than_one_tuner_runs_in_several(ray_local, tmp_path, monkeypatch):
+    from sweeps import engine
+
+    monkeypatch.setattr(engine, "TRIALS_PER_TUNER", 3)
+    spec = _spec("chunks", seeds=4, restarts={"k": 2})  # 8 groups of 2 members: three Tuners
+    summary = run_sweep(spec, str(tmp_path), out=None)
+    assert summary.complete and summary.counts == {"ok": 16}
+    df = pd.read_parquet(tmp_path / "chunks" / "trials")
+    assert len(df) == 16 and df["trial_id"].is_unique
+    assert len(list((tmp_path / "chunks" / "_ray").iterdir())) == 3
