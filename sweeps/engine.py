@@ -119,7 +119,7 @@ def run_sweep(
                 print(f"[{spec.name}] all {total} trials are done; nothing to run", file=out)
             return _summary(spec, files, store, start)
         init_ray(address, num_cpus)
-        check_resources(spec)
+        check_resources(spec, joined=address is not None, out=out)
         if new_sweep:  # only once the sweep can start: a launch that fails leaves nothing to block a rerun
             store.write_bytes(files.spec_path, spec_to_yaml(spec).encode())
         if out:

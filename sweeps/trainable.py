@@ -40,7 +40,7 @@ def _node_id() -> str:
     try:
         import ray
 
-        return ray.get_runtime_context().get_node_id()[:12]
+        return ray.get_runtime_context().get_node_id()
     except Exception:
         return f"pid{os.getpid()}"
 
