@@ -115,6 +115,8 @@ def test_a_sweep_survives_losing_its_head_node(tmp_path):
     first = _Cluster(env, logs, "127.0.0.6", "127.0.0.7", "head-a")
     second = _Cluster(env, logs, "127.0.0.8", "127.0.0.9", "head-b")
     with s3_server("adx-headloss") as s3:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):  # set by the server
+            first.env[key] = second.env[key] = os.environ[key]
         from analysis.load import load_trials
         from sweeps.results import Storage, SweepFiles
 
@@ -122,10 +124,12 @@ def test_a_sweep_survives_losing_its_head_node(tmp_path):
         try:
             first.start("a")
             entry = [sys.executable, "-m", "sweeps.cli", "sweep", "run", str(spec), "--address", "auto"]
-            _submit(first.env, first.dashboard, [*entry, "--storage", s3, "--no-table"])
+            run_job = _job_id(_submit(first.env, first.dashboard, [*entry, "--storage", s3, "--no-table"]).stdout)
             deadline = time.time() + 240
             while not files.done_ids() or not _busy_on(first.env, first.address, first.node_ip):
-                assert time.time() < deadline, "no row and a running trial on the worker in time"
+                if time.time() > deadline:
+                    job_log = _ray_job(first.env, "logs", first.dashboard, run_job).stdout
+                    raise AssertionError(f"no row and a running trial on the worker in time: {job_log[-3000:]}")
                 time.sleep(0.5)
             first.stop()  # the head's whole tree (driver included), then the worker
             killed_at = time.time()
