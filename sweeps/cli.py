@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     tr = trial.add_parser("run", help="train and evaluate one trial; prints its metrics as JSON")
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a trial field")
     tr.add_argument("--weights", default=None, help="folder to save the best weights in")
+    tr.add_argument(
+        "--restarts", type=int, default=1, metavar="K", help="train K initialisations, keep one (default 1)"
+    )
+    tr.add_argument(
+        "--select-at", type=int, default=None, metavar="STEP", help="with --restarts: choose the member at this step"
+    )
     trial.add_parser("fields", help="every trial field with its type, default and help")
     rt = trial.add_parser("retrain", help="train one trial of a sweep again from its row and save its weights")
     rt.add_argument("name", metavar="SWEEP")
@@ -197,15 +203,40 @@ def _trial(args: argparse.Namespace) -> int:
         key, text = item.split("=", 1)
         values[key.strip()] = yaml.safe_load(text)
     spec = TrialSpec.from_dict(values)
-    result = run_trial(
-        spec,
-        callback=lambda s, m: print(
-            f"step {s}: train_loss {m['train_loss']:.5f} val_loss {m['val_loss']:.5f}", file=sys.stderr, flush=True
-        ),
-        weights_dir=args.weights,
-    )
+
+    def line(s: int, m: dict, who: str = "") -> None:
+        print(
+            f"{who}step {s}: train_loss {m['train_loss']:.5f} val_loss {m['val_loss']:.5f}", file=sys.stderr, flush=True
+        )
+
+    if args.restarts != 1 or args.select_at is not None:
+        return _trial_restarts(spec, args, line)
+    result = run_trial(spec, callback=line, weights_dir=args.weights)
     print(json.dumps({**result.metrics, "steps_done": result.steps_done, "train_seconds": result.train_seconds}))
     return 0
+
+
+def _trial_restarts(spec, args: argparse.Namespace, line) -> int:
+    """`adx trial run --restarts K [--select-at S]`: a restart group in this process; prints
+    the selected member's metrics and every member's outcome as JSON."""
+    from additive.errors import SpecError
+    from additive.restarts import run_restarts
+    from additive.spec import RestartsSpec
+
+    try:
+        restarts = RestartsSpec(k=args.restarts, select_at=args.select_at)
+    except SpecError as exc:
+        raise AdxError(f"--restarts / --select-at: {exc.requirement or exc}") from None
+    group = run_restarts(spec, restarts, callback=lambda r, s, m: line(s, m, f"member {r} "), weights_dir=args.weights)
+    members = [
+        {"restart": m.restart, "status": m.status, "selected": m.selected, "val_loss": m.val_loss,
+         "steps_done": None if m.result is None else m.result.steps_done}
+        for m in group.members
+    ]  # fmt: skip
+    best = group.best
+    metrics = {} if best is None or best.result is None else best.result.metrics
+    print(json.dumps({**metrics, "selected": group.selected, "members": members}))
+    return 0 if best is not None else 1
 
 
 def _retrain(name: str, trial_id: str, storage: str) -> int:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -86,3 +87,18 @@ def test_every_command_checks_sweep_names(tmp_path, capsys, argv):
         f"Error: sweep name: must be letters, digits, '-', '_' or '.' (starting with a letter or digit, "
         f"no path), but got {argv[2]!r}"
     )
+
+
+def test_trial_run_with_restarts_prints_every_member(capsys):
+    from sweeps.cli import main
+
+    tiny = ["image_size=16", "n_train=128", "n_val=32", "n_test=32", "n_oos=32", "width=16", "depth=1",
+            "steps=20", "eval_every=10", "batch_size=32", "threads=1"]  # fmt: skip
+    args = ["trial", "run", *[x for kv in tiny for x in ("--set", kv)], "--restarts", "2", "--select-at", "10"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [m["restart"] for m in out["members"]] == [0, 1]
+    assert sorted(m["status"] for m in out["members"]) == ["ok", "stopped"]
+    assert out["members"][out["selected"]]["selected"] and out["members"][out["selected"]]["steps_done"] == 20
+    assert main([*args[:-2], "--select-at", "15"]) == 1
+    assert "multiple of eval_every (10), but got 15" in capsys.readouterr().err
