@@ -333,19 +333,7 @@ class Training:
         metrics["val_loss"] = self.best.val_loss
         metrics["train_loss"] = self.best.train_loss
         self.eval_seconds += time.perf_counter() - t_eval
-        weights_path = None if weights_dir is None else self.save_best(weights_dir)
-        return TrialResult(
-            metrics=metrics,
-            curves=self.curves,
-            steps_done=self.step,
-            best_step=self.best.step,
-            train_seconds=self.train_seconds,
-            data_seconds=data_seconds,
-            eval_seconds=self.eval_seconds,
-            device=str(self.device),
-            precision="bf16" if self.autocast else "fp32",
-            weights_path=weights_path,
-        )
+        return self._result(metrics, data_seconds, None if weights_dir is None else self.save_best(weights_dir))
 
     def save_best(self, weights_dir: str | os.PathLike) -> str:
         """Save the best state as ``weights_dir/weights.pt`` (atomically) and return the path."""
@@ -359,8 +347,11 @@ class Training:
     def partial_result(self, data_seconds: float = 0.0) -> TrialResult:
         """What the selection saw of a member stopped before ``steps``: its losses and
         curve, no ground-truth metric (it is not evaluated)."""
+        return self._result({"val_loss": self.best.val_loss, "train_loss": self.best.train_loss}, data_seconds)
+
+    def _result(self, metrics: dict, data_seconds: float, weights_path: str | None = None) -> TrialResult:
         return TrialResult(
-            metrics={"val_loss": self.best.val_loss, "train_loss": self.best.train_loss},
+            metrics=metrics,
             curves=self.curves,
             steps_done=self.step,
             best_step=self.best.step,
@@ -369,6 +360,7 @@ class Training:
             eval_seconds=self.eval_seconds,
             device=str(self.device),
             precision="bf16" if self.autocast else "fp32",
+            weights_path=weights_path,
         )
 
 

@@ -7,6 +7,7 @@ and is torn down by PID (never `ray stop`, which would stop every Ray on the mac
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -52,6 +53,26 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     psutil.wait_procs(family, timeout=20)
 
 
+@contextlib.contextmanager
+def stopped_by_pid(procs: list[subprocess.Popen]):
+    """On leaving, every process in ``procs`` (filled inside) killed by PID, last first, and
+    Ray's address file as it was: `ray start --head` records its address for later
+    `ray.init()` calls; `ray stop` would remove it, a kill by PID does not."""
+    from ray._common.utils import get_ray_address_file
+
+    current = Path(get_ray_address_file(None))
+    before = current.read_bytes() if current.exists() else None
+    try:
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            _kill_tree(proc)
+        if before is None:
+            current.unlink(missing_ok=True)
+        else:
+            current.write_bytes(before)
+
+
 def _run(cmd: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"{cmd}: {out.stdout[-2000:]}\n{out.stderr[-3000:]}"
@@ -74,12 +95,6 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
 
     gcs_port, dash_port = _free_port(), _free_port()
     procs: list[subprocess.Popen] = []
-    # `ray start --head` records its address for later `ray.init()` calls; `ray stop` would
-    # remove it, a kill by PID does not: put back what was there
-    from ray._common.utils import get_ray_address_file
-
-    current = Path(get_ray_address_file(None))
-    before = current.read_bytes() if current.exists() else None
     logs = tmp_path / "logs"
     logs.mkdir()
 
@@ -98,7 +113,7 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
         procs.append(proc)
         return proc
 
-    try:
+    with stopped_by_pid(procs):
         start(
             "head",
             "--head",
@@ -155,13 +170,6 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
         on_second = df[df["node"].str.startswith(second_id)]
         assert all(t.timestamp() < killed_at for t in on_second["finished_at"]), df[["trial_id", "node"]]
         assert len(on_second) < 4
-    finally:
-        for proc in reversed(procs):
-            _kill_tree(proc)
-        if before is None:
-            current.unlink(missing_ok=True)
-        else:
-            current.write_bytes(before)
 
 
 def _wait_nodes(env: dict, address: str, n: int, logs: Path) -> list[dict]:

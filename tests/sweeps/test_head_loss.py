@@ -29,6 +29,7 @@ from tests.sweeps.test_cluster_run import (
     _submit,
     _wait_job,
     _wait_nodes,
+    stopped_by_pid,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,10 +39,11 @@ LEASE_S = 45
 class _Cluster:
     """A head and a worker on two loopback addresses, stopped by PID."""
 
-    def __init__(self, env: dict, logs: Path, head_ip: str, node_ip: str, host: str):
+    def __init__(self, env: dict, logs: Path, head_ip: str, node_ip: str, host: str, procs: list):
         self.env = dict(env, ADX_LOCK_HOST=host)  # the lock's host of every driver started here
         self.logs, self.head_ip, self.node_ip = logs, head_ip, node_ip
         self.procs: list[subprocess.Popen] = []
+        self.everyone = procs  # stopped at the end of the test, whatever happens
         self.port, self.dash_port = _free_port(head_ip), _free_port(head_ip)
 
     def _start(self, name: str, ip: str, *args: str) -> subprocess.Popen:
@@ -55,6 +57,7 @@ class _Cluster:
                 start_new_session=True,
             )
         self.procs.append(proc)
+        self.everyone.append(proc)
         return proc
 
     def start(self, name: str) -> None:
@@ -95,8 +98,6 @@ class _Cluster:
 
 def test_a_sweep_survives_losing_its_head_node(tmp_path):
     pytest.importorskip("aiohttp")  # ray[default]: the dashboard and its Job API
-    from ray._common.utils import get_ray_address_file
-
     token = tmp_path / "auth_token"
     token.write_text(secrets.token_hex(32))
     token.chmod(0o600)
@@ -105,59 +106,49 @@ def test_a_sweep_survives_losing_its_head_node(tmp_path):
     env["ADX_LOCK_LEASE_S"] = str(LEASE_S)
     logs = tmp_path / "logs"
     logs.mkdir()
-    current = Path(get_ray_address_file(None))
-    before = current.read_bytes() if current.exists() else None
 
     raw = tiny_sweep_raw("headloss", seeds=3, retries=2)  # 6 trials on 2 slots
     raw["fixed"].update(steps=60, eval_every=20, fault="slow")  # about 12 s each
     spec = tmp_path / "headloss.yaml"
     spec.write_text(yaml.safe_dump(raw))
-    first = _Cluster(env, logs, "127.0.0.6", "127.0.0.7", "head-a")
-    second = _Cluster(env, logs, "127.0.0.8", "127.0.0.9", "head-b")
-    with s3_server("adx-headloss") as s3:
+    with s3_server("adx-headloss") as s3, stopped_by_pid([]) as procs:
+        first = _Cluster(env, logs, "127.0.0.6", "127.0.0.7", "head-a", procs)
+        second = _Cluster(env, logs, "127.0.0.8", "127.0.0.9", "head-b", procs)
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):  # set by the server
             first.env[key] = second.env[key] = os.environ[key]
         from analysis.load import load_trials
         from sweeps.results import Storage, SweepFiles
 
         files = SweepFiles(Storage(s3), "headloss")
-        try:
-            first.start("a")
-            entry = [sys.executable, "-m", "sweeps.cli", "sweep", "run", str(spec), "--address", "auto"]
-            run_job = _job_id(_submit(first.env, first.dashboard, [*entry, "--storage", s3, "--no-table"]).stdout)
-            deadline = time.time() + 240
-            while not files.done_ids() or not _busy_on(first.env, first.address, first.node_ip):
-                if time.time() > deadline:
-                    job_log = _ray_job(first.env, "logs", first.dashboard, run_job).stdout
-                    raise AssertionError(f"no row and a running trial on the worker in time: {job_log[-3000:]}")
-                time.sleep(0.5)
-            first.stop()  # the head's whole tree (driver included), then the worker
-            killed_at = time.time()
-            written = {r["trial_id"]: r for r in files.read_trials()}
-            assert 1 <= len(written) < 6
+        first.start("a")
+        entry = [sys.executable, "-m", "sweeps.cli", "sweep", "run", str(spec), "--address", "auto"]
+        run_job = _job_id(_submit(first.env, first.dashboard, [*entry, "--storage", s3, "--no-table"]).stdout)
+        deadline = time.time() + 240
+        while not files.done_ids() or not _busy_on(first.env, first.address, first.node_ip):
+            if time.time() > deadline:
+                job_log = _ray_job(first.env, "logs", first.dashboard, run_job).stdout
+                raise AssertionError(f"no row and a running trial on the worker in time: {job_log[-3000:]}")
+            time.sleep(0.5)
+        first.stop()  # the head's whole tree (driver included), then the worker
+        killed_at = time.time()
+        written = {r["trial_id"]: r for r in files.read_trials()}
+        assert 1 <= len(written) < 6
 
-            started = time.time()
-            second.start("b")
-            resume = [sys.executable, "-m", "sweeps.cli", "sweep", "resume", "headloss", "--address", "auto"]
-            submitted = _submit(second.env, second.dashboard, [*resume, "--storage", s3, "--no-table"])
-            job_id = _job_id(submitted.stdout + submitted.stderr)
-            while not (
-                _busy_on(second.env, second.address, second.head_ip)
-                or _busy_on(second.env, second.address, second.node_ip)
-            ):
-                assert time.time() < started + 240, "no trial ever ran on the new cluster"
-                time.sleep(0.5)
-            first_trial_s = time.time() - started
-            status = _wait_job(second.env, second.dashboard, job_id, timeout=400)
-            log = _ray_job(second.env, "logs", second.dashboard, job_id).stdout
-            assert status == "SUCCEEDED", log[-3000:]
-        finally:
-            first.stop()
-            second.stop()
-            if before is None:
-                current.unlink(missing_ok=True)
-            else:
-                current.write_bytes(before)
+        started = time.time()
+        second.start("b")
+        resume = [sys.executable, "-m", "sweeps.cli", "sweep", "resume", "headloss", "--address", "auto"]
+        submitted = _submit(second.env, second.dashboard, [*resume, "--storage", s3, "--no-table"])
+        job_id = _job_id(submitted.stdout + submitted.stderr)
+        while not (
+            _busy_on(second.env, second.address, second.head_ip) or _busy_on(second.env, second.address, second.node_ip)
+        ):
+            assert time.time() < started + 240, "no trial ever ran on the new cluster"
+            time.sleep(0.5)
+        first_trial_s = time.time() - started
+        status = _wait_job(second.env, second.dashboard, job_id, timeout=400)
+        log = _ray_job(second.env, "logs", second.dashboard, job_id).stdout
+        assert status == "SUCCEEDED", log[-3000:]
+        second.stop()
 
         df = load_trials("headloss", s3)
         assert len(df) == 6 and df["trial_id"].is_unique and set(df["status"]) == {"ok"}
