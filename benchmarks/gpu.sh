@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU benchmark of the paper model (about 6 minutes on one GPU); prints JSON lines.
+# GPU benchmark of the paper and mini models (not yet timed on a GPU); prints JSON lines.
 # Without a GPU it runs a dry pass on the CPU so that it cannot rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
