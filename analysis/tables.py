@@ -20,7 +20,6 @@ import os
 import textwrap
 
 import pandas as pd
-from scipy import stats
 
 from additive.errors import AdxError
 
@@ -185,6 +184,8 @@ def paired_comparison(
     """Per condition, ``a`` minus ``b`` over seeds matched between the two decoders (with
     ``per_run``, over (seed, restart) pairs): mean difference, 95% confidence interval (t)
     and the paired t-test p-value."""
+    from scipy import stats
+
     df = select_models(df, per_run)
     df = df[df["status"] == "ok"]
     if df.empty:
