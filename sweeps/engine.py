@@ -120,6 +120,8 @@ def run_sweep(
             return _summary(spec, files, store, start)
         init_ray(address, num_cpus)
         check_resources(spec, joined=address is not None, out=out)
+        if out and address is None:
+            _note_precision(spec, out)
         if new_sweep:  # only once the sweep can start: a launch that fails leaves nothing to block a rerun
             store.write_bytes(files.spec_path, spec_to_yaml(spec).encode())
         if out:
@@ -219,6 +221,23 @@ def _tuner(spec: SweepSpec, searcher, scheduler, resources: dict, ray_dir: str, 
             callbacks=[writer],
         ),
     )
+
+
+def _note_precision(spec: SweepSpec, out: TextIO) -> None:
+    """One line when trials ask for bf16 (``amp``) on a machine without bf16 hardware."""
+    if not any(spec.trial_spec(cell, spec.seeds[0]).amp for cell in spec.cells()):
+        return
+    import torch
+
+    from additive.train import bf16_available
+
+    if not bf16_available(torch.device("cpu")) and not torch.cuda.is_available():
+        print(
+            f"[{spec.name}] amp: this CPU has no bf16 hardware (AVX512-BF16 or AMX); the trials train in fp32 "
+            "(the rows' `precision` column says so)",
+            file=out,
+            flush=True,
+        )
 
 
 def _todo(spec: SweepSpec, groups: int) -> str:

@@ -13,7 +13,7 @@ import pytest
 from additive import AdxError
 from sweeps.engine import run_sweep, sweep_status
 from sweeps.spec import parse_sweep_spec
-from tests.conftest import tiny_sweep_raw
+from tests.conftest import TINY_FIXED, tiny_sweep_raw
 
 
 def _spec(name: str, **top):
@@ -317,3 +317,15 @@ def test_a_sweep_larger_than_one_tuner_runs_in_several(ray_local, tmp_path, monk
     df = pd.read_parquet(tmp_path / "chunks" / "trials")
     assert len(df) == 16 and df["trial_id"].is_unique
     assert len(list((tmp_path / "chunks" / "_ray").iterdir())) == 3
+
+
+def test_a_sweep_asking_for_bf16_on_a_cpu_without_it_says_so(ray_local, tmp_path, monkeypatch):
+    import io
+
+    import additive.train as train
+
+    monkeypatch.setattr(train, "bf16_available", lambda device: False)
+    out = io.StringIO()
+    summary = run_sweep(_spec("nobf16", fixed={**TINY_FIXED, "amp": True}), str(tmp_path), out=out)
+    assert summary.complete
+    assert "amp: this CPU has no bf16 hardware (AVX512-BF16 or AMX); the trials train in fp32" in out.getvalue()
