@@ -153,21 +153,25 @@ def test_a_successor_waits_out_the_lease_of_a_driver_that_died_on_another_host(f
 def test_a_successor_that_sees_the_lease_renewed_is_refused(files):
     import threading
 
-    _plant(files, Holder("other-head", 1, "alive", time.time() + 1.0))
+    _plant(files, Holder("other-head", 1, "alive", time.time() + 1.5))
     backend = _backend(files)
     assert backend is not None
+    waiting = threading.Event()  # set when the successor starts to wait out the lease
 
-    def renew():  # the holder is alive: it renews its lease before it runs out
-        time.sleep(0.4)
+    def renew():  # the holder is alive: it renews its lease while the successor waits
+        assert waiting.wait(30)
         found = backend.read()
         assert found is not None
         backend.replace(found[1], Holder("other-head", 1, "alive", time.time() + 30))
 
     thread = threading.Thread(target=renew)
     thread.start()
-    with pytest.raises(AdxError, match="it renewed its lease while this driver waited, so it is alive"):
-        SweepLock(files, lease_s=5, wait=True).__enter__()
-    thread.join()
+    try:
+        with pytest.raises(AdxError, match="it renewed its lease while this driver waited, so it is alive"):
+            SweepLock(files, lease_s=5, wait=True, notify=lambda line: waiting.set()).__enter__()
+    finally:
+        waiting.set()
+        thread.join()
     found = backend.read()
     assert found is not None and found[0].owner == "alive"
 
