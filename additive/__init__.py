@@ -11,8 +11,7 @@ Names are loaded on first use, so ``from additive.errors import AdxError`` or re
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from additive.lazy import lazy_names
 
 _HOMES = {
     "errors": ("AdxError", "BudgetError", "DivergedError", "SpecError", "SupportError"),
@@ -33,17 +32,4 @@ _HOMES = {
     "spec": ("RestartsSpec", "TrialSpec"),
     "train": ("TrialResult", "load_models", "run_trial"),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'additive' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"additive.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_names("additive", _HOMES, globals())

@@ -57,15 +57,24 @@ def _check_complete(tmp_path: Path, name: str, expected: int) -> pd.DataFrame:
     return df
 
 
+def _start_sweep(spec: str, storage: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
+    )
+
+
+def _kill_after_first_row(spec: str, storage: str, tmp_path: Path, name: str) -> None:
+    """Run the sweep in a driver process and SIGKILL it once the first row is written."""
+    proc = _start_sweep(spec, storage)
+    _wait_for_rows(proc, tmp_path, name, 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_sigkill_driver_then_resume(tmp_path):
     spec = _spec_file(tmp_path, "killed", seeds=3)  # 6 trials
     storage = str(tmp_path / "results")
-    proc = subprocess.Popen(
-        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
-    )
-    _wait_for_rows(proc, tmp_path, "killed", 1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_after_first_row(spec, storage, tmp_path, "killed")
     before = {p.name: p.stat().st_mtime_ns for p in _rows(tmp_path, "killed")}
     assert 1 <= len(before) < 6
     done = adx_resume("killed", storage)
@@ -85,12 +94,7 @@ def test_kill_mid_group_then_resume_selects_the_same_members(tmp_path):
 
     spec = _spec_file(tmp_path, "groups-killed", seeds=2, restarts={"k": 3, "select_at": 50})  # 4 groups
     storage = str(tmp_path / "results")
-    proc = subprocess.Popen(
-        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
-    )
-    _wait_for_rows(proc, tmp_path, "groups-killed", 1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_after_first_row(spec, storage, tmp_path, "groups-killed")
     assert 1 <= len(_rows(tmp_path, "groups-killed")) < 4  # groups were left in the middle
     done = adx_resume("groups-killed", storage)
     assert done.returncode == 0, done.stderr
@@ -121,9 +125,7 @@ def test_signal_stops_cleanly_and_resumes(tmp_path, sig, code):
     name = f"stopped-{sig.name.lower()}"
     spec = _slow_spec_file(tmp_path, name)
     storage = str(tmp_path / "results")
-    proc = subprocess.Popen(
-        [*ADX, "sweep", "run", spec, "--storage", storage, "--no-table"], stderr=subprocess.PIPE, text=True
-    )
+    proc = _start_sweep(spec, storage)
     _wait_for_rows(proc, tmp_path, name, 1)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
