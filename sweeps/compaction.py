@@ -115,13 +115,29 @@ def compact_folder(storage, folder: str, compacted_path: str, schema: pa.Schema,
     return len(added)
 
 
-def _scan(storage, paths: list[str], schema: pa.Schema) -> tuple[pa.Table, dict[str, int]] | None:
-    """Every file in one dataset scan, with the rows of each; None if any file cannot be
-    read as ``schema`` (the caller then reads them one by one and names the bad ones)."""
-    import pyarrow.dataset as pads
+SCAN_FILES = 500  # files per dataset scan: bounds the memory a compaction of thousands of files needs
 
+
+def _scan(storage, paths: list[str], schema: pa.Schema) -> tuple[pa.Table, dict[str, int]] | None:
+    """Every file in dataset scans of SCAN_FILES files, with the rows of each; None if any
+    file cannot be read as ``schema`` (the caller then reads them one by one and names the
+    bad ones). Each scan's small batches are copied into one contiguous table before the
+    next scan, so memory follows the rows, not the number of files."""
     if not paths:
         return None
+    tables, counts = [], {}
+    for start in range(0, len(paths), SCAN_FILES):
+        scanned = _scan_some(storage, paths[start : start + SCAN_FILES], schema)
+        if scanned is None:
+            return None
+        tables.append(scanned[0])
+        counts.update(scanned[1])
+    return pa.concat_tables(tables), counts
+
+
+def _scan_some(storage, paths: list[str], schema: pa.Schema) -> tuple[pa.Table, dict[str, int]] | None:
+    import pyarrow.dataset as pads
+
     try:
         dataset = pads.dataset(paths, schema=schema, format="parquet", filesystem=storage.fs)
         per_file: dict[str, list[pa.RecordBatch]] = {}
@@ -133,7 +149,7 @@ def _scan(storage, paths: list[str], schema: pa.Schema) -> tuple[pa.Table, dict[
         return None  # an empty file among them
     # rows in the order of ``paths``, one file's rows together: the manifest's order
     batches = [b for p in paths for b in per_file[_base(p)]]
-    table = pa.Table.from_batches(batches, schema=schema)
+    table = pa.Table.from_batches(batches, schema=schema).combine_chunks()
     if any(table[c].null_count for c in ("sweep", "trial_id") if c in schema.names):
         return None  # a file without the project's columns
     return table, {name: sum(b.num_rows for b in bs) for name, bs in per_file.items()}

@@ -102,3 +102,29 @@ def test_a_damaged_trial_file_stays_out_of_the_compaction(tmp_path):
         assert sum(files.done_counts().values()) == 3  # still named as damaged, so a resume reruns it
     write_rows(tmp_path, "cmp", _rows("cmp", range(9, 10)))  # the rerun replaces it
     assert _counts(tmp_path) == (4, 4, 4, 8)
+
+
+def test_a_compaction_in_several_scans_equals_one_scan(tmp_path, monkeypatch):
+    """Thousands of files are scanned SCAN_FILES at a time (bounded memory); the compacted
+    rows, their order and the manifest are those of one scan."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    import sweeps.compaction as compaction
+
+    for name in ("one", "parts"):
+        write_rows(tmp_path, name, _rows(name, range(7)))
+    SweepFiles(Storage(str(tmp_path)), "one").compact()
+    monkeypatch.setattr(compaction, "SCAN_FILES", 2)  # 7 files: four scans
+    assert SweepFiles(Storage(str(tmp_path)), "parts").compact() == 7
+    one = pq.read_table(tmp_path / "one" / "_compacted" / "trials.parquet")
+    parts = pq.read_table(tmp_path / "parts" / "_compacted" / "trials.parquet")
+    assert parts.column("trial_id").to_pylist() == one.column("trial_id").to_pylist()
+    assert parts.column("lms_id").to_pylist() == one.column("lms_id").to_pylist()
+
+    def listed(table):  # (file, rows) in the manifest's order; the stamps differ by file
+        return [(name, rows) for name, rows, _ in json.loads(table.schema.metadata[compaction.MANIFEST_KEY])]
+
+    assert listed(parts) == listed(one) and len(listed(one)) == 7
+    assert _counts(tmp_path, "parts") == (7, 7, 7, 14)
