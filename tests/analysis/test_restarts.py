@@ -11,34 +11,39 @@ from sweeps.rows import CurveRow
 from tests.analysis.conftest import make_row
 
 
-def _write(root, members: dict[int, list[tuple[float, float, float, float]]]):
-    """Per seed, per restart: (val loss at steps 10, 20, 30, final LMS ID). Runs of 30 steps."""
+def _write(root, members: dict[int, list[tuple[float, float, float, float]]], grouped: bool = False):
+    """Per seed, per restart: (val loss at steps 10, 20, 30, final LMS ID). Runs of 30 steps:
+    a grid over `restart`, or (``grouped``) the members of `restarts: {k: 3, select_at: null}`
+    groups, as the engine writes them."""
     files = SweepFiles(Storage(str(root)), "ev")
-    files.storage.write_bytes(files.spec_path, b"name: ev\nseeds: 3\ngrid: {restart: [0, 1, 2]}\n")
+    spec = b"restarts: {k: 3, select_at: null}\n" if grouped else b"grid: {restart: [0, 1, 2]}\n"
+    files.storage.write_bytes(files.spec_path, b"name: ev\nseeds: 3\n" + spec)
     for seed, runs in members.items():
+        kept = min(range(len(runs)), key=lambda r: runs[r][2])
         for r, (v10, v20, v30, lms) in enumerate(runs):
-            tid = f"c{r:03d}-s{seed}"
+            tid = f"c000-s{seed}-r{r}" if grouped else f"c{r:03d}-s{seed}"
+            group = {"restart_group": f"c000-s{seed}", "restarts": 3, "selected": r == kept} if grouped else {}
             row = make_row(
                 "ev", tid, "additive", seed, restart=r, steps=30, steps_done=30, lms_id=lms, val_loss=v30,
-                train_seconds=10.0, eval_seconds=1.0,
+                train_seconds=10.0, eval_seconds=1.0, init_seed=seed + 1_000_000 * r, **group,
             )  # fmt: skip
             curves = [CurveRow("ev", tid, s, v, v, v, 1e-3) for s, v in ((10, v10), (20, v20), (30, v30))]
             files.write_trial(row, curves)
     return files
 
 
-@pytest.fixture
-def evidence(tmp_path):
-    # At step 10 the losses do not tell the runs apart (identifying runs are as high or higher);
-    # from step 20 on, every identifying run is below every failing run of its seed.
-    _write(
-        tmp_path,
-        {
-            0: [(0.5, 0.40, 0.30, 60.0), (0.4, 0.10, 0.05, 99.9), (0.6, 0.20, 0.10, 99.5)],
-            1: [(0.3, 0.05, 0.02, 99.8), (0.2, 0.30, 0.25, 70.0), (0.1, 0.40, 0.35, 65.0)],
-            2: [(0.2, 0.50, 0.45, 50.0), (0.3, 0.60, 0.55, 40.0), (0.4, 0.70, 0.65, 30.0)],
-        },
-    )
+# At step 10 the losses do not tell the runs apart (identifying runs are as high or higher);
+# from step 20 on, every identifying run is below every failing run of its seed.
+MEMBERS = {
+    0: [(0.5, 0.40, 0.30, 60.0), (0.4, 0.10, 0.05, 99.9), (0.6, 0.20, 0.10, 99.5)],
+    1: [(0.3, 0.05, 0.02, 99.8), (0.2, 0.30, 0.25, 70.0), (0.1, 0.40, 0.35, 65.0)],
+    2: [(0.2, 0.50, 0.45, 50.0), (0.3, 0.60, 0.55, 40.0), (0.4, 0.70, 0.65, 30.0)],
+}
+
+
+@pytest.fixture(params=[False, True], ids=["grid-of-restarts", "restart-groups"])
+def evidence(tmp_path, request):
+    _write(tmp_path, MEMBERS, grouped=request.param)
     return tmp_path
 
 
