@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from analysis.load import load_curves, load_trials
@@ -22,7 +24,9 @@ def _write(root, members: dict[int, list[tuple[float, float, float, float]]], gr
         kept = min(range(len(runs)), key=lambda r: runs[r][2])
         for r, (v10, v20, v30, lms) in enumerate(runs):
             tid = f"c000-s{seed}-r{r}" if grouped else f"c{r:03d}-s{seed}"
-            group = {"restart_group": f"c000-s{seed}", "restarts": 3, "selected": r == kept} if grouped else {}
+            group: dict[str, Any] = (
+                {"restart_group": f"c000-s{seed}", "restarts": 3, "selected": r == kept} if grouped else {}
+            )
             row = make_row(
                 "ev", tid, "additive", seed, restart=r, steps=30, steps_done=30, lms_id=lms, val_loss=v30,
                 train_seconds=10.0, eval_seconds=1.0, init_seed=seed + 1_000_000 * r, **group,
