@@ -4,7 +4,7 @@ package costs nothing until a name is read."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -24,5 +24,4 @@ def lazy_names(package: str, homes: Mapping[str, Sequence[str]], namespace: dict
     def dir_() -> list[str]:
         return names
 
-    get: Callable[[str], Any] = getattr_
-    return get, dir_, names
+    return getattr_, dir_, names
