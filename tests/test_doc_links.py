@@ -42,8 +42,8 @@ def test_every_relative_link_points_to_a_tracked_file():
     missing = []
     for doc in sorted(p for p in tracked if p.endswith(".md")):
         for target in relative_links((ROOT / doc).read_text()):
-            path = (ROOT / doc).parent / target
-            rel = str(path.resolve().relative_to(ROOT)) if path.resolve().is_relative_to(ROOT) else target
+            path = ((ROOT / doc).parent / target).resolve()
+            rel = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else target
             if rel not in tracked and rel not in tracked_dirs:
                 missing.append(f"{doc}: {target}")
     assert not missing, "links to files git does not track:\n" + "\n".join(missing)
