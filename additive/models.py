@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from additive.resnet import FEATURES, ResNet18
 from additive.spec import BODIES, DECODERS, ENCODERS, MLP_TAILS
 
 _SLOPE = 0.01
@@ -272,25 +273,14 @@ class ConvEncoder(nn.Module):
 
 
 class ResNet18Encoder(nn.Module):
-    """The paper's encoder: ResNet-18 features (random init) -> 5 x [Linear 512, BN,
-    LeakyReLU] -> Linear(d) -> BatchNorm1d(d). Needs torchvision (extra ``resnet``).
-    ``batch_norm`` and ``code_batch_norm`` switch the head's BatchNorm layers (the ResNet
-    keeps its own)."""
+    """The paper's encoder: ResNet-18 features (random init; ``additive/resnet.py``) ->
+    5 x [Linear 512, BN, LeakyReLU] -> Linear(d) -> BatchNorm1d(d). ``batch_norm`` and
+    ``code_batch_norm`` switch the head's BatchNorm layers (the ResNet keeps its own)."""
 
     def __init__(self, d: int, width: int = 512, depth: int = 5, batch_norm: bool = True, code_batch_norm: bool = True):
         super().__init__()
-        try:
-            from torchvision.models import resnet18
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            from additive.errors import AdxError
-
-            raise AdxError(
-                "the resnet18 encoder needs torchvision: pip install 'additive-decoders[resnet]' (or use encoder: conv)"
-            ) from exc
-        net = resnet18(weights=None)
-        net.fc = nn.Identity()
-        self.features = net
-        head = _mlp(512, width, depth, d, batch_norm=batch_norm)
+        self.features = ResNet18()
+        head = _mlp(FEATURES, width, depth, d, batch_norm=batch_norm)
         self.head = nn.Sequential(head, nn.BatchNorm1d(d)) if code_batch_norm else head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

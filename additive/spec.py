@@ -67,7 +67,7 @@ class TrialSpec:
     n_test: int = _f(2000, "in-support (ID) test images")
     n_oos: int = _f(2000, "out-of-support (OOS) test images, in CPE(S) minus S")
     # model
-    encoder: str = _f("conv", "conv (small stride-2 conv net) or resnet18 (the paper's; needs the resnet extra)")
+    encoder: str = _f("conv", "conv (small stride-2 conv net) or resnet18 (the paper's ResNet-18, random init)")
     encoder_depth: int = _f(0, "stride-2 convolutions of the conv encoder; 0: down to 4x4 pixels")
     encoder_batch_norm: bool = _f(False, "BatchNorm after the encoder's hidden layers (the paper's ResNet head has it)")
     code_batch_norm: bool = _f(

@@ -188,6 +188,10 @@ def _write_frame(df, fmt: str, out: str | None) -> int:
         import pandas as pd
 
         from analysis.tables import terminal_width
+        from sweeps.progress import first_line
+
+        if "error" in df:  # a terminal table shows an error's first line; csv and json keep it whole
+            df = df.assign(error=[None if e is None or e != e else first_line(e, 80) for e in df["error"]])
 
         with pd.option_context("display.max_columns", None, "display.width", terminal_width(), "display.max_rows", 500):
             text = df.to_string(index=False, line_width=terminal_width()) if len(df) else "(no rows)"

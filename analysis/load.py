@@ -124,7 +124,8 @@ def load_curves(names: str | list[str], storage: str = "results", strict: bool =
 
 def default_columns(df: pd.DataFrame) -> list[str]:
     """What ``adx results query`` shows without --columns: the trial's identity, the
-    conditions that vary among the rows, and the headline metrics."""
+    conditions that vary among the rows, the headline metrics and, when a row failed or
+    diverged, its error."""
     from analysis.tables import CONDITION
 
     ident = (
@@ -134,7 +135,8 @@ def default_columns(df: pd.DataFrame) -> list[str]:
     )
     varying = [c for c in CONDITION if c in df and df[c].nunique(dropna=False) > 1]
     metrics = ["lms_id", "rmse_id", "rmse_ood", "rmse_recombine", "val_loss"]
-    return list(dict.fromkeys(ident + varying + metrics))
+    failed = "error" in df and df["status"].isin(["failed", "diverged"]).any()
+    return list(dict.fromkeys(ident + varying + metrics + (["error"] if failed else [])))
 
 
 def query(df: pd.DataFrame, where: str | None) -> pd.DataFrame:

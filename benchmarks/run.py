@@ -443,6 +443,23 @@ def bench_analysis(quick: bool) -> None:
     emit("analysis.table_100k", t, "s", detail="100,000 synthetic rows, 120 conditions x 3 decoders")
 
 
+def bench_preflight(quick: bool) -> None:
+    """The pre-scheduling check of a preset (sweeps.preflight): every distinct model
+    configuration built on the CPU with one small batch, forward and backward; the first
+    call in a process, as `adx sweep run` makes it, then the best of three."""
+    from sweeps.preflight import check_sweep
+    from sweeps.spec import load_sweep_spec
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sweeps", "specs")
+    for name in ("mini", "mini-block", "paper", "paper-block"):
+        spec = load_sweep_spec(os.path.join(root, f"{name}.yaml"))
+        t = time.perf_counter()
+        report = check_sweep(spec)
+        first = time.perf_counter() - t
+        best = _best_of(lambda spec=spec: check_sweep(spec), 1 if quick else 3)
+        emit(f"preflight.{name}", best, "s", first=round(first, 3), configurations=report.configurations)
+
+
 BENCHES = {
     "render": bench_render,
     "train_step": bench_train_step,
@@ -450,6 +467,7 @@ BENCHES = {
     "forms": bench_forms,
     "metrics": bench_metrics,
     "analysis": bench_analysis,
+    "preflight": bench_preflight,
     "sweeps": bench_sweeps,
     "scale": bench_scale,
 }

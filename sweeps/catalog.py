@@ -9,6 +9,7 @@ import yaml
 
 from additive.errors import AdxError
 from sweeps.lock import current_holder
+from sweeps.progress import BAD, first_line
 from sweeps.results import SWEEP_NAME_RE, Storage, SweepFiles
 from sweeps.spec import SweepSpec, parse_sweep_spec
 
@@ -19,6 +20,27 @@ def count_statuses(rows: list[dict[str, Any]]) -> dict[str, int]:
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return counts
+
+
+def error_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct errors of the failed and diverged rows (their first lines), most
+    frequent first, each with its count and trial ids."""
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        if row["status"] in BAD:
+            groups.setdefault(first_line(row.get("error")), []).append(row["trial_id"])
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [{"error": error, "count": len(ids), "trial_ids": sorted(ids)} for error, ids in ordered]
+
+
+def format_errors(errors: list[dict[str, Any]], shown_ids: int = 5) -> list[str]:
+    """Lines for a terminal: one per distinct error, with its count and a few trial ids."""
+    lines = []
+    for e in errors:
+        ids = ", ".join(e["trial_ids"][:shown_ids])
+        more = f" and {e['count'] - shown_ids} more" if e["count"] > shown_ids else ""
+        lines.append(f"  {e['count']} x {e['error']}  [{ids}{more}]")
+    return lines
 
 
 def load_stored_spec(storage: Storage, name: str) -> SweepSpec:
@@ -53,6 +75,7 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
         "cells": cells,
         "running": running,
         "complete": sum(counts.values()) >= spec.n_planned,
+        "errors": error_summary(rows),
     }
 
 

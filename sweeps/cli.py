@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
     run.add_argument("--no-table", action="store_true", help="do not print the results table at the end")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="one tiny CPU trial per distinct model configuration (a few steps, one seed), as NAME-dry",
+    )
     res = sweep.add_parser("resume", help="finish an interrupted sweep")
     res.add_argument("name")
     _storage(res)
@@ -293,12 +298,13 @@ def _sweep(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(st, indent=2))
             return 0
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(st["counts"].items())) or "no rows yet"
+        counts = _counts(st["counts"]) if st["counts"] else "no rows yet"
         state = "complete" if st["complete"] else ("running" if st["running"] else "incomplete")
         print(f"{st['name']}: {sum(st['counts'].values())}/{st['planned']} trials ({counts}); {state}")
         for label, c in st["cells"].items():
             parts = ", ".join(f"{k} {v}" for k, v in c.items() if k != "planned")
             print(f"  {label}: {parts or 'none done'} of {c['planned']}")
+        _print_errors(st["errors"])
         return 0
     from sweeps.spec import load_sweep_spec
 
@@ -306,12 +312,22 @@ def _sweep(args: argparse.Namespace) -> int:
         raise AdxError(f"--num-cpus: must be a positive integer, but got {args.num_cpus}")
     if args.cmd == "run":
         spec = load_sweep_spec(args.spec, args.set, args.name)
+        if args.dry_run:
+            from sweeps.dryrun import dry_run_spec
+
+            spec = dry_run_spec(spec)
+            print(
+                f"[{spec.name}] dry run: {len(spec.cells())} trial(s), one per distinct model configuration, "
+                f"{spec.fixed['steps']} steps on the CPU",
+                file=sys.stderr,
+                flush=True,
+            )
         summary = engine.run_sweep(
             spec,
             args.storage,
             args.address,
             resume=args.resume,
-            overwrite=args.overwrite,
+            overwrite=args.overwrite or args.dry_run,
             optuna_storage=args.optuna_storage,
             num_cpus=args.num_cpus,
         )
@@ -333,7 +349,27 @@ def _sweep(args: argparse.Namespace) -> int:
         from analysis.tables import print_sweep_table
 
         print_sweep_table(args.storage, spec.name)
+    _print_errors(summary.errors)
+    if summary.total and not summary.counts.get("ok"):
+        raise AdxError(
+            f"no trial of sweep {spec.name!r} succeeded ({_counts(summary.counts)}); the errors are listed above"
+        )
     return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no rows"
+
+
+def _print_errors(errors: list[dict]) -> None:
+    """The distinct errors of a sweep's failed and diverged trials, with counts and ids."""
+    from sweeps.catalog import format_errors
+
+    if not errors:
+        return
+    n = sum(e["count"] for e in errors)
+    print(f"{n} trial(s) failed or diverged, {len(errors)} distinct error(s):")
+    print("\n".join(format_errors(errors)))
 
 
 if __name__ == "__main__":  # pragma: no cover

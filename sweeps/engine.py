@@ -13,11 +13,11 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from additive.errors import AdxError
-from sweeps.catalog import count_statuses, list_sweeps, load_stored_spec, sweep_status
+from sweeps.catalog import count_statuses, error_summary, list_sweeps, load_stored_spec, sweep_status
 from sweeps.lock import SweepLock
 from sweeps.progress import Progress
 from sweeps.ray_setup import _tune_environment, check_resources, init_ray
@@ -57,6 +57,7 @@ class SweepSummary:
     wall_seconds: float
     complete: bool
     storage: str
+    errors: list[dict[str, Any]] = field(default_factory=list)  # sweeps.catalog.error_summary
 
 
 def run_sweep(
@@ -118,6 +119,16 @@ def run_sweep(
             if out:
                 print(f"[{spec.name}] all {total} trials are done; nothing to run", file=out)
             return _summary(spec, files, store, start)
+        from sweeps.preflight import check_sweep
+
+        checked = check_sweep(spec, best_params)
+        if out:
+            print(
+                f"[{spec.name}] checked {checked.configurations} model configuration(s) on the CPU "
+                f"in {checked.seconds:.1f} s",
+                file=out,
+                flush=True,
+            )
         init_ray(address, num_cpus)
         check_resources(spec, joined=address is not None, out=out)
         if out and address is None:
@@ -252,9 +263,11 @@ def _trial_name(trial) -> str:
 
 
 def _summary(spec: SweepSpec, files: SweepFiles, store: Storage, start: float) -> SweepSummary:
-    counts = count_statuses(files.read_trials())
+    rows = files.read_trials()
+    counts = count_statuses(rows)
     total = spec.n_planned
-    return SweepSummary(spec.name, total, counts, time.monotonic() - start, sum(counts.values()) >= total, store.uri)
+    complete = sum(counts.values()) >= total
+    return SweepSummary(spec.name, total, counts, time.monotonic() - start, complete, store.uri, error_summary(rows))
 
 
 def resolve_from_best(spec: SweepSpec, storage: Storage) -> dict[int, dict[str, Any]]:

@@ -1,5 +1,5 @@
 """Live progress lines of a running sweep: done / running / failed / pending, elapsed,
-ETA and the best validation loss so far."""
+ETA, the best validation loss so far and, once a trial fails, the first error's first line."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Progress:
         self.running: set[str] = set()
         self.partial: dict[str, float] = {}  # fraction of its steps each running trial has done
         self.best: tuple[float, str] | None = None
+        self.first_error: str | None = None  # the first failed trial's error, first line
 
     @property
     def finished(self) -> int:
@@ -36,16 +37,18 @@ class Progress:
     def trial_progress(self, tid: str, fraction: float) -> None:
         self.partial[tid] = min(max(fraction, 0.0), 1.0)
 
-    def trial_finished(self, tid: str, status: str, val_loss: float | None) -> None:
-        self.group_finished(tid, [(tid, status, val_loss)])
+    def trial_finished(self, tid: str, status: str, val_loss: float | None, error: str | None = None) -> None:
+        self.group_finished(tid, [(tid, status, val_loss, error)])
 
-    def group_finished(self, tid: str, rows: list[tuple[str, str, float | None]]) -> None:
+    def group_finished(self, tid: str, rows: list[tuple[str, str, float | None, str | None]]) -> None:
         """A trial's rows landed: one, or one per member of a restart group (each counts as
         a trial of the total; the group's running fraction goes)."""
         self.running.discard(tid)
         self.partial.pop(tid, None)
-        for row_id, status, val_loss in rows:
+        for row_id, status, val_loss, error in rows:
             self.counts[status] = self.counts.get(status, 0) + 1
+            if status in BAD and self.first_error is None:
+                self.first_error = f"{row_id}: {first_line(error)}"
             if status == "ok" and val_loss is not None and (self.best is None or val_loss < self.best[0]):
                 self.best = (val_loss, row_id)
         # a line per finished trial, but at most one a second: thousands of short trials
@@ -61,11 +64,12 @@ class Progress:
         running = len(self.running) * self.group_size
         worked = self.finished + partial
         eta = _hms(elapsed / worked * (todo - partial)) if worked > 0.01 else "?"
-        bad = self.counts.get("failed", 0) + self.counts.get("diverged", 0)
+        bad = sum(self.counts.get(s, 0) for s in BAD)
         best = f", best val_loss {self.best[0]:.5f} ({self.best[1]})" if self.best else ""
+        first = f" | first error: {self.first_error}" if self.first_error else ""
         return (
             f"[{self.name}] {done}/{self.total} done ({bad} failed/diverged), {running} running, "
-            f"{max(todo - running, 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}"
+            f"{max(todo - running, 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}{first}"
         )
 
     def due(self) -> bool:
@@ -78,6 +82,16 @@ class Progress:
             return
         self.last = now
         print(self.line(), file=self.out, flush=True)
+
+
+BAD = ("failed", "diverged")
+ERROR_WIDTH = 160  # characters of an error's first line shown in a progress line
+
+
+def first_line(error: str | None, width: int = ERROR_WIDTH) -> str:
+    """An error's first non-empty line, shortened to ``width`` characters."""
+    line = next((part.strip() for part in (error or "").splitlines() if part.strip()), "no error text")
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def _hms(seconds: float) -> str:

@@ -498,7 +498,6 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
     """Build every cell's TrialSpec (and the search bounds) so that a bad value is found
     before anything starts; re-address the error to the key that set the field."""
     cells = spec.cells()
-    grid_fields = {f: k for k, values in spec.grid.items() for v in values for f in v}
     probes: list[dict[str, Any]] = [{}]
     if spec.search:
         for key, dist in spec.search.space.items():
@@ -508,18 +507,7 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
             try:
                 spec.trial_spec(cell, spec.seeds[0], params)
             except SpecError as exc:
-                field_name = exc.field or ""
-                if field_name in params and spec.search is not None:
-                    kind = next(iter(spec.search.space[field_name]))
-                    path = f"search.space.{field_name}.{kind}"
-                elif field_name in grid_fields:
-                    path = f"grid.{grid_fields[field_name]} (cell {cell.label})"
-                elif field_name in spec.fixed:
-                    path = f"fixed.{field_name}"
-                else:
-                    path = f"fixed (cell {cell.label})"
-                detail = exc.requirement or str(exc)
-                raise SweepSpecError(f"{spec.source}: {path}: {detail}") from None
+                raise readdress(spec, exc, cell, params) from None
             except Exception as exc:  # e.g. TypeError from an unexpected value
                 raise fail(f"cell {cell.label}", f"build a valid trial ({exc})", show=False) from None
         trial = spec.trial_spec(cell, spec.seeds[0])
@@ -531,6 +519,27 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
             except SpecError as exc:
                 where = f" (cell {cell.label})" if len(cells) > 1 else ""
                 raise SweepSpecError(f"{spec.source}: restarts.select_at{where}: {exc.requirement}") from None
+
+
+def key_path(spec: SweepSpec, field_name: str, cell: Cell, params: dict[str, Any] | None = None) -> str:
+    """The key of the spec that set a trial field for a cell: ``search.space.F.kind``,
+    ``grid.K (cell ...)``, ``fixed.F``, or ``F (the default; cell ...)``."""
+    grid_fields = {f: k for k, values in spec.grid.items() for v in values for f in v}
+    if params and field_name in params and spec.search is not None and field_name in spec.search.space:
+        kind = next(iter(spec.search.space[field_name]))
+        return f"search.space.{field_name}.{kind}"
+    if field_name in grid_fields:
+        return f"grid.{grid_fields[field_name]} (cell {cell.label})"
+    if field_name in spec.fixed:
+        return f"fixed.{field_name}"
+    return f"{field_name or 'fixed'} (the default; cell {cell.label})"
+
+
+def readdress(spec: SweepSpec, exc: SpecError, cell: Cell, params: dict[str, Any] | None = None) -> SweepSpecError:
+    """A trial's ``SpecError`` as the spec's error: its file, the key that set the field,
+    and what the field must be."""
+    path = key_path(spec, exc.field or "", cell, params)
+    return SweepSpecError(f"{spec.source}: {path}: {exc.requirement or exc}")
 
 
 def spec_to_yaml(spec: SweepSpec) -> str:

@@ -127,7 +127,7 @@ class ResultWriter:
                     self.write_error = exc
                     raise
                 self.written.add(tid)
-                self.progress.group_finished(tid, [(r.trial_id, r.status, r.metrics.val_loss) for r in rows])
+                self.progress.group_finished(tid, [(r.trial_id, r.status, r.metrics.val_loss, r.error) for r in rows])
 
             def on_trial_start(self, iteration, trials, trial, **info):
                 self.progress.trial_started(trial.config["trial_id"])

@@ -65,16 +65,13 @@ def test_conv_encoder_shapes(size):
     assert enc(torch.rand(3, 3, size, size)).shape == (3, 4)
 
 
-def test_resnet_encoder_needs_torchvision_or_works():
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        from additive import AdxError
-
-        with pytest.raises(AdxError, match="pip install"):
-            make_encoder("resnet18", 4, 64)
-    else:
-        assert make_encoder("resnet18", 4, 64)(torch.rand(2, 3, 64, 64)).shape == (2, 4)
+def test_resnet_encoder_shapes_and_gradients():
+    enc = make_encoder("resnet18", 4, 64, batch_norm=True, code_batch_norm=True)
+    x = torch.rand(3, 3, 64, 64)
+    code = enc(x)
+    assert code.shape == (3, 4)
+    code.pow(2).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
 
 
 def _kinds(module: torch.nn.Module) -> list[str]:

@@ -146,6 +146,7 @@ def test_query_shows_every_column_on_request(known, capsys):
         "rmse_ood",
         "rmse_recombine",
         "val_loss",
+        "error",  # one row failed: its error's first line is shown
     ]
     assert main(["results", "query", "known", "--storage", str(known), "--columns", "all", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split(",") == list(load_trials("known", str(known)).columns)

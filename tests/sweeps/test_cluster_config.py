@@ -1,10 +1,15 @@
 """The cluster configs pass Ray's own preparation and validation (what `ray up` runs first),
-open nothing to the world, turn token authentication on, and install the `cluster` extra.
-No network: Ray's AWS security-group step is run with every AWS call refused."""
+open nothing to the world, turn token authentication on, and install the `cluster` extra,
+which is all that every shipped preset needs. No network: Ray's AWS security-group step is
+run with every AWS call refused."""
 
 from __future__ import annotations
 
 import copy
+import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -82,3 +87,65 @@ def test_aws_nodes_join_a_premade_group_so_ray_opens_no_world_ssh(monkeypatch):
     for name, node_type in out["available_node_types"].items():
         assert node_type["node_config"]["SecurityGroupIds"] == before[name]["node_config"]["SecurityGroupIds"]
     assert "security_group" not in out["provider"]  # no rules for Ray to merge into a group it makes
+
+
+def _installed_extras(cfg: dict) -> set[str]:
+    """The extras of this project that a config's setup commands pip-install."""
+    found: set[str] = set()
+    for cmd in cfg["setup_commands"]:
+        for match in re.finditer(r'pip install[^"]*"\$HOME/adx\[([a-z,]+)\]"', cmd):
+            found |= set(match.group(1).split(","))
+    return found
+
+
+def _requirement_names(requirements: list[str], extras: dict[str, list[str]], seen: set[str]) -> set[str]:
+    """Distribution names of ``requirements``, following this project's own extras."""
+    names: set[str] = set()
+    for req in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower()  # type: ignore[union-attr]
+        if name == "additive-decoders":
+            for extra in re.search(r"\[([a-z,]+)\]", req).group(1).split(","):  # type: ignore[union-attr]
+                if extra not in seen:
+                    seen.add(extra)
+                    names |= _requirement_names(extras[extra], extras, seen)
+        else:
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_preset_builds_with_only_what_the_cluster_configs_install(name):
+    """In a fresh process where every package of the other extras (and torchvision) fails
+    to import, the pre-scheduling check builds every model of every shipped preset."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    installed = _installed_extras(_load(name))
+    assert installed, "no install line of this project found"
+    allowed = _requirement_names(project["dependencies"], extras, set())
+    allowed |= _requirement_names([f"additive-decoders[{','.join(sorted(installed))}]"], extras, set())
+    others = set().union(*(_requirement_names(reqs, extras, set()) for reqs in extras.values())) - allowed
+    blocked = sorted({n.replace("-", "_") for n in others} | {"torchvision"})
+    assert "duckdb" in blocked and "boto3" not in blocked  # the sql extra is not installed; cluster's boto3 is
+    code = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, fullname, path=None, target=None):
+                if fullname.split(".")[0] in {blocked!r}:
+                    raise ModuleNotFoundError(f"No module named {{fullname!r}}", name=fullname)
+        sys.meta_path.insert(0, Block())
+        from pathlib import Path
+        from sweeps.preflight import check_sweep
+        from sweeps.spec import load_sweep_spec
+        for path in sorted(Path({str(ROOT / "sweeps" / "specs")!r}).glob("*.yaml")):
+            report = check_sweep(load_sweep_spec(path))
+            print(path.stem, report.configurations)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    checked = dict(line.split() for line in done.stdout.splitlines())
+    assert set(checked) >= {"paper", "paper-block", "mini", "mini-block"}
+    assert all(int(n) >= 1 for n in checked.values())
