@@ -209,11 +209,16 @@ class TrialSpec:
 
 @dataclass(frozen=True)
 class RestartsSpec:
-    """``k`` initialisations per (trial, seed); ``select_at``: the step at which the best
-    member is chosen and the others stop (None: all run the full budget)."""
+    """``k`` initialisations per (trial, seed), raced in rungs: every member trains to the
+    first rung; at each rung the better half (rounded up) by validation loss so far trains
+    on and the others stop; at the last rung one member is kept, and it trains to ``steps``
+    (successive halving inside the group). ``select_at: N`` is the one-rung schedule
+    ``rungs: [N]``. With neither, every member runs the full budget and the lowest final
+    validation loss is kept."""
 
     k: int = 1
     select_at: int | None = None
+    rungs: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -222,23 +227,64 @@ class RestartsSpec:
             isinstance(self.select_at, bool) or not isinstance(self.select_at, int) or self.select_at < 1
         ):
             raise must("select_at", "be null or an integer >= 1", self.select_at)
+        if self.rungs is None:
+            return
+        rungs = self.rungs
+        if (
+            not isinstance(rungs, (list, tuple))
+            or not rungs
+            or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in rungs)
+            or any(b <= a for a, b in zip(rungs, rungs[1:], strict=False))
+        ):
+            raise must("rungs", "be null or a non-empty list of increasing steps >= 1", rungs)
+        if self.select_at is not None:
+            raise must("rungs", "be left out with select_at (select_at: N is the schedule rungs: [N])", list(rungs))
+        object.__setattr__(self, "rungs", tuple(rungs))
+
+    @property
+    def schedule(self) -> tuple[int, ...]:
+        """The rung steps: ``rungs``, or ``(select_at,)``, or none (every member in full)."""
+        if self.rungs is not None:
+            return self.rungs
+        return () if self.select_at is None else (self.select_at,)
+
+    @property
+    def survivors(self) -> tuple[int, ...]:
+        """How many members train on after each rung: half, rounded up, at every rung but
+        the last, and one after the last (never more than trained into the rung)."""
+        out, alive = [], self.k
+        for i in range(len(self.schedule)):
+            alive = 1 if i == len(self.schedule) - 1 else (alive + 1) // 2
+            out.append(alive)
+        return tuple(out)
 
     def check(self, spec: TrialSpec) -> None:
-        """``select_at`` must fall on an evaluation before the last step, so that members
-        are compared on evaluations a plain run also makes."""
-        if self.select_at is None:
-            return
-        if self.select_at >= spec.steps:
-            raise must("select_at", f"be below steps ({spec.steps}); leave it out to run every member in full",
-                       self.select_at)  # fmt: skip
-        if self.select_at % spec.eval_every:
-            raise must("select_at", f"be a multiple of eval_every ({spec.eval_every})", self.select_at)
+        """Every rung must fall on an evaluation before the last step, so that members are
+        compared on evaluations a plain run also makes."""
+        name, each = ("rungs", "each ") if self.rungs is not None else ("select_at", "")
+        for step in self.schedule:
+            if step >= spec.steps:
+                raise must(name, f"{each}be below steps ({spec.steps}); leave it out to run every member in full",
+                           step)  # fmt: skip
+            if step % spec.eval_every:
+                raise must(name, f"{each}be a multiple of eval_every ({spec.eval_every})", step)
 
     def cost(self, steps: int) -> float:
-        """Training steps of a group, in units of one full run."""
-        if self.select_at is None or self.k == 1:
+        """Training steps of a group, in units of one full run (no member failing)."""
+        if self.k == 1 or not self.schedule:
             return float(self.k)
-        return (self.k * self.select_at + steps - self.select_at) / steps
+        trained, alive, start = 0, self.k, 0
+        for rung, keep in zip(self.schedule, self.survivors, strict=True):
+            trained += alive * (rung - start)
+            alive, start = min(alive, keep), rung
+        return (trained + alive * (steps - start)) / steps
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spelling of a sweep spec (``rungs`` only when set)."""
+        out: dict[str, Any] = {"k": self.k, "select_at": self.select_at}
+        if self.rungs is not None:
+            out["rungs"] = list(self.rungs)
+        return out
 
 
 LATENT_FIELDS = tuple(f.name for f in fields(LatentSpace) if f.init)

@@ -344,6 +344,51 @@ class Training:
         os.replace(tmp, path)
         return str(path)
 
+    def park(self, path: str | os.PathLike) -> None:
+        """Save everything this training needs to go on exactly where it stands (networks,
+        optimiser, schedule, batch order, model selection, curves, clocks) to ``path``, so
+        that a restart group keeps one member in memory while the others wait for a rung."""
+        best = self.best
+        state = {
+            "encoder": self.encoder.state_dict(),
+            "decoder": self.decoder.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "generator": self.generator.get_state(),
+            "order": self.order,
+            "cursor": self.cursor,
+            "step": self.step,
+            "best": {"val_loss": best.val_loss, "train_loss": best.train_loss, "step": best.step, "state": best.state},
+            "curves": self.curves,
+            "evals_since_best": self.evals_since_best,
+            "running": self.running,
+            "running_n": self.running_n,
+            "stopped_early": self.stopped_early,
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+        }
+        tmp = f"{os.fspath(path)}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def unpark(
+        cls, path: str | os.PathLike, spec: TrialSpec, data: Datasets, device: torch.device, callback=None
+    ) -> Training:
+        """The training ``park`` saved, on ``data`` and ``device``, as it was."""
+        training = cls(spec, data, device, callback)
+        state = torch.load(path, map_location=device, weights_only=False)  # our own file, written by park
+        training.encoder.load_state_dict(state["encoder"])
+        training.decoder.load_state_dict(state["decoder"])
+        training.optimiser.load_state_dict(state["optimiser"])
+        training.schedule.load_state_dict(state["schedule"])
+        training.generator.set_state(state["generator"])
+        training.best = _Best(**state["best"])
+        for name in ("order", "cursor", "step", "curves", "evals_since_best", "running", "running_n",
+                     "stopped_early", "train_seconds", "eval_seconds"):  # fmt: skip
+            setattr(training, name, state[name])
+        return training
+
     def partial_result(self, data_seconds: float = 0.0) -> TrialResult:
         """What the selection saw of a member stopped before ``steps``: its losses and
         curve, no ground-truth metric (it is not evaluated)."""

@@ -68,7 +68,7 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
         running = current_holder(files) is not None
     except AdxError:  # no lock client for this storage (boto3 missing): not known to run
         running = False
-    return {
+    out = {
         "name": name,
         "planned": spec.n_planned,
         "counts": counts,
@@ -76,6 +76,27 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
         "running": running,
         "complete": sum(counts.values()) >= spec.n_planned,
         "errors": error_summary(rows),
+    }
+    if spec.grouped:
+        out["groups"] = group_status(spec, rows)
+    return out
+
+
+def group_status(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Restart groups: how many are done, the schedule, and the cost of a group in full
+    runs, as planned (no member failing) and as trained (steps of every member / steps)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r.get("restart_group") or r["trial_id"], []).append(r)
+    trained = [sum(m.get("steps_done") or 0 for m in members) / members[0]["steps"] for members in groups.values()]
+    budgets = [spec.trial_spec(c, spec.seeds[0]).steps for c in spec.cells()]
+    return {
+        "planned": spec.n_planned // spec.restarts.k,
+        "done": len(groups),
+        "k": spec.restarts.k,
+        "rungs": list(spec.restarts.schedule),
+        "cost_planned": sum(spec.restarts.cost(b) for b in budgets) / len(budgets),
+        "cost_trained": sum(trained) / len(trained) if trained else None,
     }
 
 

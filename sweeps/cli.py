@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--select-at", type=int, default=None, metavar="STEP", help="with --restarts: choose the member at this step"
     )
+    tr.add_argument(
+        "--rungs",
+        default=None,
+        metavar="S1,S2,...",
+        help="with --restarts: race the members, halving them at each step, one kept at the last",
+    )
     trial.add_parser("fields", help="every trial field with its type, default and help")
     rt = trial.add_parser("retrain", help="train one trial of a sweep again from its row and save its weights")
     rt.add_argument("name", metavar="SWEEP")
@@ -214,7 +220,7 @@ def _trial(args: argparse.Namespace) -> int:
             f"{who}step {s}: train_loss {m['train_loss']:.5f} val_loss {m['val_loss']:.5f}", file=sys.stderr, flush=True
         )
 
-    if args.restarts != 1 or args.select_at is not None:
+    if args.restarts != 1 or args.select_at is not None or args.rungs is not None:
         return _trial_restarts(spec, args, line)
     result = run_trial(spec, callback=line, weights_dir=args.weights)
     print(json.dumps({**result.metrics, "steps_done": result.steps_done, "train_seconds": result.train_seconds}))
@@ -229,13 +235,17 @@ def _trial_restarts(spec, args: argparse.Namespace, line) -> int:
     from additive.spec import RestartsSpec
 
     try:
-        restarts = RestartsSpec(k=args.restarts, select_at=args.select_at)
+        rungs = None if args.rungs is None else tuple(int(x) for x in args.rungs.split(",") if x.strip())
+    except ValueError:
+        raise AdxError(f"--rungs: must be comma-separated steps, but got {args.rungs!r}") from None
+    try:
+        restarts = RestartsSpec(k=args.restarts, select_at=args.select_at, rungs=rungs)
     except SpecError as exc:
-        raise AdxError(f"--restarts / --select-at: {exc.requirement or exc}") from None
+        raise AdxError(f"--restarts / --select-at / --rungs: {exc.requirement or exc}") from None
     group = run_restarts(spec, restarts, callback=lambda r, s, m: line(s, m, f"member {r} "), weights_dir=args.weights)
     members = [
         {"restart": m.restart, "status": m.status, "selected": m.selected, "val_loss": m.val_loss,
-         "steps_done": None if m.result is None else m.result.steps_done}
+         "steps_done": None if m.result is None else m.result.steps_done, "stopped_at_rung": m.stopped_at_rung}
         for m in group.members
     ]  # fmt: skip
     best = group.best
@@ -301,6 +311,14 @@ def _sweep(args: argparse.Namespace) -> int:
         counts = _counts(st["counts"]) if st["counts"] else "no rows yet"
         state = "complete" if st["complete"] else ("running" if st["running"] else "incomplete")
         print(f"{st['name']}: {sum(st['counts'].values())}/{st['planned']} trials ({counts}); {state}")
+        if "groups" in st:
+            g = st["groups"]
+            race = f"raced at rungs {', '.join(map(str, g['rungs']))}" if g["rungs"] else "every member in full"
+            trained = "" if g["cost_trained"] is None else f", {g['cost_trained']:.2f} as trained"
+            print(
+                f"  restart groups: {g['done']}/{g['planned']} done, {g['k']} members each, {race}; "
+                f"cost per group in full runs: {g['cost_planned']:.2f} planned{trained}"
+            )
         for label, c in st["cells"].items():
             parts = ", ".join(f"{k} {v}" for k, v in c.items() if k != "planned")
             print(f"  {label}: {parts or 'none done'} of {c['planned']}")

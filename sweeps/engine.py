@@ -254,7 +254,11 @@ def _note_precision(spec: SweepSpec, out: TextIO) -> None:
 def _todo(spec: SweepSpec, groups: int) -> str:
     if not spec.grouped:
         return f"{groups} trials"
-    when = f"selected at step {spec.restarts.select_at}" if spec.restarts.select_at else "all run in full"
+    schedule = spec.restarts.schedule
+    if spec.restarts.rungs is not None:
+        when = f"raced at rungs {', '.join(map(str, schedule))}"
+    else:
+        when = f"selected at step {schedule[0]}" if schedule else "all run in full"
     return f"{groups} restart groups of {spec.restarts.k} members ({when})"
 
 

@@ -20,6 +20,7 @@ class Progress:
         self.counts: dict[str, int] = {}
         self.running: set[str] = set()
         self.partial: dict[str, float] = {}  # fraction of its steps each running trial has done
+        self.waiting: dict[str, int] = {}  # per running restart group: members waiting for a rung
         self.best: tuple[float, str] | None = None
         self.first_error: str | None = None  # the first failed trial's error, first line
 
@@ -34,8 +35,10 @@ class Progress:
         """The trials Ray Tune reports as RUNNING (its own states, the source of truth)."""
         self.running = set(tids)
 
-    def trial_progress(self, tid: str, fraction: float) -> None:
+    def trial_progress(self, tid: str, fraction: float, waiting: int | None = None) -> None:
         self.partial[tid] = min(max(fraction, 0.0), 1.0)
+        if waiting is not None:
+            self.waiting[tid] = waiting
 
     def trial_finished(self, tid: str, status: str, val_loss: float | None, error: str | None = None) -> None:
         self.group_finished(tid, [(tid, status, val_loss, error)])
@@ -45,6 +48,7 @@ class Progress:
         a trial of the total; the group's running fraction goes)."""
         self.running.discard(tid)
         self.partial.pop(tid, None)
+        self.waiting.pop(tid, None)
         for row_id, status, val_loss, error in rows:
             self.counts[status] = self.counts.get(status, 0) + 1
             if status in BAD and self.first_error is None:
@@ -67,9 +71,25 @@ class Progress:
         bad = sum(self.counts.get(s, 0) for s in BAD)
         best = f", best val_loss {self.best[0]:.5f} ({self.best[1]})" if self.best else ""
         first = f" | first error: {self.first_error}" if self.first_error else ""
+        tail = f" | elapsed {_hms(elapsed)}, ETA {eta}{best}{first}"
+        if self.group_size > 1:
+            return self._group_line(done, bad) + tail
         return (
-            f"[{self.name}] {done}/{self.total} done ({bad} failed/diverged), {running} running, "
-            f"{max(todo - running, 0)} pending | elapsed {_hms(elapsed)}, ETA {eta}{best}{first}"
+            f"[{self.name}] {done}/{self.total} done ({bad} failed/diverged), {running} running, {max(todo - running, 0)} pending"
+            + tail
+        )
+
+    def _group_line(self, done: int, bad: int) -> str:
+        """Restart groups counted as groups, and their members by what they are doing: one
+        member of a running group trains at a time, the others wait for a rung."""
+        k = self.group_size
+        groups, finished = self.total // k, done // k
+        running = len(self.running)
+        waiting = sum(self.waiting.get(tid, k - 1) for tid in self.running)
+        return (
+            f"[{self.name}] {finished}/{groups} groups done ({done} member rows, {bad} failed/diverged), "
+            f"{running} running ({running} members training, {waiting} waiting), "
+            f"{max(groups - finished - running, 0)} pending"
         )
 
     def due(self) -> bool:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from additive.spec import TrialSpec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_PACKAGES = ("torch", "ray", "optuna", "numpy", "sklearn", "pyarrow")
 VERSIONS_TYPE = pa.struct([(name, pa.string()) for name in VERSION_PACKAGES])
 _TS = pa.timestamp("ms", tz="UTC")
@@ -62,8 +62,9 @@ class TrialRow:
 
     With restarts, a row is one member of a restart group (``restart_group``: the group's
     id, ``restart``: the member's index among ``restarts``); ``selected`` marks the member
-    the group keeps (the lowest validation loss, at ``select_at`` if set). A trial without
-    restarts is a group of one, selected when it finished ok."""
+    the group keeps (the lowest validation loss, raced through ``rungs`` if set), and
+    ``stopped_at_rung`` the rung at which a member that was not kept stopped. A trial
+    without restarts is a group of one, selected when it finished ok."""
 
     sweep: str
     trial_id: str
@@ -80,7 +81,9 @@ class TrialRow:
     restart_group: str | None = None
     restarts: int | None = None
     select_at: int | None = None
+    rungs: str | None = None
     selected: bool | None = None
+    stopped_at_rung: int | None = None
     steps_done: int | None = None
     best_step: int | None = None
     train_seconds: float | None = None
@@ -129,14 +132,14 @@ def _arrow(f: Any) -> pa.DataType:
         return VERSIONS_TYPE
     if kind == "dt.datetime":
         return _TS
-    if f.name in ("schema_version", "cell_index", "search_number", "restarts"):
+    if f.name in ("schema_version", "cell_index", "search_number", "restarts", "stopped_at_rung"):
         return pa.int32()
     return {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}[kind]
 
 
 _IDENTITY = ("schema_version", "sweep", "trial_id", "cell", "cell_index", "variant", "status", "error",
              "search_number", "selected_by", "oracle_selection", "restart_group", "restarts", "select_at",
-             "selected")  # fmt: skip
+             "rungs", "selected", "stopped_at_rung")  # fmt: skip
 _ROW_FIELDS = {f.name: f for f in fields(TrialRow)}
 METRICS = tuple(f.name for f in fields(TrialMetrics))
 COUNT_METRICS = tuple(f.name for f in fields(TrialMetrics) if _annotation(f) == "int")

@@ -67,7 +67,7 @@ def _config(
 ) -> dict:
     return {
         "weights": weights,
-        "restarts": {"k": spec.restarts.k, "select_at": spec.restarts.select_at} if spec.grouped else None,
+        "restarts": spec.restarts.to_dict() if spec.grouped else None,
         "trial_id": tid,
         "cell": cell.label,
         "cell_index": cell.index,

@@ -461,16 +461,20 @@ def _parse_restarts(raw: Any, fail) -> RestartsSpec:
     if raw is None:
         return RestartsSpec()
     if not isinstance(raw, dict):
-        raise fail("restarts", "be a mapping {k: count, select_at: step or null}", raw)
+        raise fail("restarts", "be a mapping {k: count, select_at: step or null} or {k: count, rungs: [steps]}", raw)
     for key in raw:
-        if key not in ("k", "select_at"):
-            raise fail(f"restarts.{key}", "be one of ['k', 'select_at']", key)
-    k, select_at = raw.get("k", 1), raw.get("select_at")
+        if key not in ("k", "select_at", "rungs"):
+            raise fail(f"restarts.{key}", "be one of ['k', 'select_at', 'rungs']", key)
+    k, select_at, rungs = raw.get("k", 1), raw.get("select_at"), raw.get("rungs")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise fail("restarts.k", "be an integer >= 1", k)
     if select_at is not None and (isinstance(select_at, bool) or not isinstance(select_at, int) or select_at < 1):
         raise fail("restarts.select_at", "be null or an integer >= 1", select_at)
-    return RestartsSpec(k=k, select_at=select_at)
+    try:
+        return RestartsSpec(k=k, select_at=select_at, rungs=rungs)
+    except SpecError as exc:
+        requirement = (exc.requirement or str(exc)).removeprefix("must ")
+        raise fail(f"restarts.{exc.field}", requirement, show=False) from None
 
 
 def _parse_resources(raw: Any, fail) -> dict[str, float]:
@@ -513,12 +517,12 @@ def _validate_trials(spec: SweepSpec, fail) -> None:
         trial = spec.trial_spec(cell, spec.seeds[0])
         if spec.grouped and trial.restart:
             raise fail(f"cell {cell.label}", "not set `restart` with restarts (k > 1): members set it", trial.restart)
-        if spec.grouped or spec.restarts.select_at is not None:
+        if spec.grouped or spec.restarts.schedule:
             try:
                 spec.restarts.check(trial)
             except SpecError as exc:
                 where = f" (cell {cell.label})" if len(cells) > 1 else ""
-                raise SweepSpecError(f"{spec.source}: restarts.select_at{where}: {exc.requirement}") from None
+                raise SweepSpecError(f"{spec.source}: restarts.{exc.field}{where}: {exc.requirement}") from None
 
 
 def key_path(spec: SweepSpec, field_name: str, cell: Cell, params: dict[str, Any] | None = None) -> str:

@@ -134,16 +134,16 @@ def _run_group(
     the top (what a search sees), and one entry per member in ``members``."""
     from additive.restarts import run_restarts
 
-    until = restarts.select_at or spec.steps
     work = restarts.cost(spec.steps) * spec.steps
     searched = config.get("selected_by")
 
     def on_eval(restart: int, step: int, metrics: dict[str, float]) -> None:
-        done = restart * until + step if step <= until else restarts.k * until + step - until
         out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {
             "step": step,
             "restart": restart,
-            "group_progress": done / work,
+            "group_progress": min(metrics["group_steps"] / work, 1.0),
+            "members_waiting": metrics["members_waiting"],
+            "members_finished": metrics["members_finished"],
         }
         if searched and searched not in out:
             out[searched] = float("nan")
@@ -164,6 +164,7 @@ def _run_group(
             "status": m.status,
             "error": m.error,
             "selected": m.selected,
+            "stopped_at_rung": m.stopped_at_rung,
         }
         if m.result is not None:
             entry |= _facts(m.result)

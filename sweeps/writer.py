@@ -49,6 +49,8 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         restart_group=config.get("restart_group") or config["trial_id"],
         restarts=(config.get("restarts") or {}).get("k", 1),
         select_at=(config.get("restarts") or {}).get("select_at"),
+        rungs=_rungs_text(config.get("restarts")),
+        stopped_at_rung=number("stopped_at_rung", int),
         selected=bool(result["selected"]) if "selected" in result else status == "ok",
         steps_done=number("steps_done", int) if "steps_done" in result else (None if final else number("step", int)),
         best_step=number("best_step", int),
@@ -61,6 +63,14 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         started_at=moment("started_at"),
         finished_at=moment("finished_at"),
     )
+
+
+def _rungs_text(restarts: dict[str, Any] | None) -> str | None:
+    """The rung steps of a group's schedule as text ("2000,4000,8000"); null without one."""
+    if not restarts:
+        return None
+    steps = restarts.get("rungs") or ([restarts["select_at"]] if restarts.get("select_at") else [])
+    return ",".join(str(s) for s in steps) or None
 
 
 def member_rows(
@@ -147,7 +157,7 @@ class ResultWriter:
                     self.curves.setdefault(tid, []).append(CurveRow(self.files.name, member, **point))
                     self.last[tid] = point
                     if result.get("group_progress") is not None:
-                        self.progress.trial_progress(tid, result["group_progress"])
+                        self.progress.trial_progress(tid, result["group_progress"], result.get("members_waiting"))
                     elif point["step"] is not None:
                         self.progress.trial_progress(tid, point["step"] / trial.config["spec"]["steps"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 
 import pandas as pd
 import pyarrow.dataset as pads
@@ -329,3 +330,32 @@ def test_a_sweep_asking_for_bf16_on_a_cpu_without_it_says_so(ray_local, tmp_path
     summary = run_sweep(_spec("nobf16", fixed={**TINY_FIXED, "amp": True}), str(tmp_path), out=out)
     assert summary.complete
     assert "amp: this CPU has no bf16 hardware (AVX512-BF16 or AMX); the trials train in fp32" in out.getvalue()
+
+
+def test_rung_groups_write_where_each_member_stopped_and_status_reports_the_cost(ray_local, tmp_path, capsys):
+    import io
+
+    from sweeps.cli import main
+
+    raw = tiny_sweep_raw("rungs", grid={"decoder": ["additive"]}, seeds=2, restarts={"k": 4, "rungs": [10, 20]})
+    raw["fixed"].update(steps=40)
+    out = io.StringIO()
+    summary = run_sweep(parse_sweep_spec(raw, "rungs.yaml"), str(tmp_path), out=out, progress_every=0.0)
+    assert summary.complete and summary.counts == {"ok": 2, "stopped": 6}
+    assert "2 restart groups of 4 members (raced at rungs 10, 20)" in out.getvalue()
+    assert re.search(
+        r"\[rungs\] 0/2 groups done \(0 member rows, 0 failed/diverged\), [12] running \([12] members training, \d+ waiting\)",
+        out.getvalue(),
+    )
+    assert "[rungs] 2/2 groups done (8 member rows, 0 failed/diverged), 0 running" in out.getvalue()
+    df = pd.read_parquet(tmp_path / "rungs" / "trials")
+    assert set(df["rungs"]) == {"10,20"} and df["select_at"].isna().all()
+    for _, g in df.groupby("restart_group"):
+        assert sorted(g["steps_done"]) == [10, 10, 20, 40]
+        assert sorted(g["stopped_at_rung"].dropna().astype(int)) == [1, 1, 2]
+        assert g.loc[g["selected"], "stopped_at_rung"].isna().all()
+    assert main(["sweep", "status", "rungs", "--storage", str(tmp_path)]) == 0
+    assert (
+        "restart groups: 2/2 done, 4 members each, raced at rungs 10, 20; cost per group in full runs: "
+        "2.00 planned, 2.00 as trained" in capsys.readouterr().out
+    )

@@ -85,27 +85,36 @@ def test_sigkill_driver_then_resume(tmp_path):
     assert all(after[k] == v for k, v in before.items())  # finished trials were not rerun
 
 
-def test_kill_mid_group_then_resume_selects_the_same_members(tmp_path):
-    """Restart groups: a driver killed while groups train; the resumed sweep writes every
-    member once and selects, in every group, the member an uninterrupted run selects."""
+@pytest.mark.parametrize(
+    "restarts", [{"k": 3, "select_at": 50}, {"k": 5, "rungs": [50, 100]}], ids=["select_at", "rungs"]
+)
+def test_kill_mid_group_then_resume_selects_the_same_members(tmp_path, restarts):
+    """Restart groups: a driver killed while groups train (mid-rung: some members parked,
+    one training); the resumed sweep writes every member once and keeps, in every group,
+    the member an uninterrupted run keeps, with every member stopped where it stopped."""
     from additive import TrialSpec
     from additive.restarts import RestartsSpec, run_restarts
     from sweeps.results import trial_fields_from_row
 
-    spec = _spec_file(tmp_path, "groups-killed", seeds=2, restarts={"k": 3, "select_at": 50})  # 4 groups
+    name = "groups-killed"
+    spec = _spec_file(tmp_path, name, seeds=2, restarts=restarts)  # 4 groups
     storage = str(tmp_path / "results")
-    _kill_after_first_row(spec, storage, tmp_path, "groups-killed")
-    assert 1 <= len(_rows(tmp_path, "groups-killed")) < 4  # groups were left in the middle
-    done = adx_resume("groups-killed", storage)
+    _kill_after_first_row(spec, storage, tmp_path, name)
+    assert 1 <= len(_rows(tmp_path, name)) < 4  # groups were left in the middle
+    done = adx_resume(name, storage)
     assert done.returncode == 0, done.stderr
-    df = pd.read_parquet(tmp_path / "results" / "groups-killed" / "trials")
-    assert len(_rows(tmp_path, "groups-killed")) == 4 and len(df) == 12 and df["trial_id"].is_unique
+    df = pd.read_parquet(tmp_path / "results" / name / "trials")
+    k = restarts["k"]
+    assert len(_rows(tmp_path, name)) == 4 and len(df) == 4 * k and df["trial_id"].is_unique
     for gid, g in df.groupby("restart_group"):
         trial = TrialSpec.from_dict({**trial_fields_from_row(g.iloc[0]), "restart": 0, "threads": 1})
-        alone = run_restarts(trial, RestartsSpec(k=3, select_at=50))
+        alone = run_restarts(trial, RestartsSpec(**restarts))
         chosen = g[g["selected"]]
         assert len(chosen) == 1 and int(chosen["restart"].item()) == alone.selected, gid
         assert chosen["val_loss"].item() == pytest.approx(alone.best.result.metrics["val_loss"], rel=1e-6)
+        by_restart = g.set_index("restart")
+        for m in alone.members:
+            assert by_restart.loc[m.restart, "steps_done"] == m.result.steps_done, (gid, m.restart)
 
 
 def _slow_spec_file(tmp_path: Path, name: str) -> str:

@@ -28,7 +28,14 @@ def test_schemas_are_derived_from_the_dataclasses():
     assert CURVE_SCHEMA.names == ["sweep", "trial_id", *CURVE_KEYS]
     spec_names = [f.name for f in fields(TrialSpec)]
     names = TRIAL_SCHEMA.names
-    assert names[: names.index(spec_names[0])][-4:] == ["restart_group", "restarts", "select_at", "selected"]
+    assert names[: names.index(spec_names[0])][-6:] == [
+        "restart_group",
+        "restarts",
+        "select_at",
+        "rungs",
+        "selected",
+        "stopped_at_rung",
+    ]
     assert names[names.index(spec_names[0]) : names.index(spec_names[0]) + len(spec_names)] == spec_names
     assert set(names) == {f.name for f in fields(TrialRow)} - {"spec", "metrics"} | set(spec_names) | set(METRICS)
     assert str(TRIAL_SCHEMA.field("oos_count").type) == "int64"

@@ -38,7 +38,22 @@ BAD_SPECS = [
     ("zero-seeds", {"seeds": 0}, "seeds: must be a positive count"),
     ("dup-seeds", {"seeds": [1, 1]}, "seeds: must list each seed once"),
     ("restarts-k", {"restarts": {"k": 0}}, "restarts.k: must be an integer >= 1, but got 0"),
-    ("restarts-key", {"restarts": {"K": 4}}, "restarts.K: must be one of ['k', 'select_at']"),
+    ("restarts-key", {"restarts": {"K": 4}}, "restarts.K: must be one of ['k', 'select_at', 'rungs']"),
+    (
+        "rungs-order",
+        {"restarts": {"k": 4, "rungs": [20, 10]}},
+        "restarts.rungs: must be null or a non-empty list of increasing steps",
+    ),
+    (
+        "rungs-and-select",
+        {"restarts": {"k": 4, "rungs": [10], "select_at": 10}},
+        "restarts.rungs: must be left out with select_at",
+    ),
+    (
+        "rungs-eval",
+        {"restarts": {"k": 4, "rungs": [10, 15]}},
+        "restarts.rungs (cell decoder=additive): must each be a multiple of eval_every (10), but got 15",
+    ),
     (
         "restarts-select-at-off-eval",
         {"restarts": {"k": 2, "select_at": 15}},
