@@ -80,6 +80,18 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     )
     common(e)
     e.add_argument("--select-at", default=None, help="comma-separated selection steps (default: every evaluation)")
+    e.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="K:S1,S2,...",
+        help="replay K members raced at these rungs (repeatable), e.g. 8:2000,4000,8000",
+    )
+    e.add_argument(
+        "--cheapest",
+        action="store_true",
+        help="the cheapest schedule (K members, up to 3 rungs among --select-at) for each identification count",
+    )
     e.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     e.add_argument("--where", default=None)
 
@@ -152,7 +164,8 @@ def _run(args: argparse.Namespace) -> int:
             select_ats = [int(x) for x in steps] if steps else None
         except ValueError:
             raise AdxError(f"--select-at: must be comma-separated steps, but got {args.select_at!r}") from None
-        auc, table, note = restart_evidence(df, curves, select_ats)
+        schedules = [_schedule(text) for text in args.schedule]
+        auc, table, note = restart_evidence(df, curves, select_ats, schedules, args.cheapest)
         fmt = "md" if args.format == "terminal" else args.format
         print(tables.format_table(auc.round(3), args.format if args.format != "terminal" else "terminal"))
         print()
@@ -171,6 +184,18 @@ def _run(args: argparse.Namespace) -> int:
 
     print(write_report(args.names, args.storage, args.out, args.strict, args.per_run))
     return 0
+
+
+def _schedule(text: str):
+    """``K:S1,S2,...`` as a ``RestartsSpec`` with those rungs."""
+    from additive.errors import SpecError
+    from additive.spec import RestartsSpec
+
+    k, _, rungs = text.partition(":")
+    try:
+        return RestartsSpec(k=int(k), rungs=tuple(int(s) for s in rungs.split(",")))
+    except (ValueError, SpecError):
+        raise AdxError(f"--schedule: must be K:S1,S2,... (e.g. 8:2000,4000,8000), but got {text!r}") from None
 
 
 def _write_frame(df, fmt: str, out: str | None) -> int:

@@ -9,6 +9,9 @@ any ``restarts: {k, select_at}`` with k <= K is computed here, not simulated: th
 0..k-1, the lowest best-so-far validation loss at ``select_at`` (from the learning
 curves), and that member's final identification.
 
+A selected member continued past a rung is exactly its full run too (``Training.park``), so
+any rung schedule ``restarts: {k, rungs}`` is replayed the same way (``replay``).
+
 Two tables (``restart_evidence``):
 - per evaluation step: the AUC of the validation loss at that step as a predictor of
   identification at the end (LMS ID >= 99), pooled over runs, and within seeds (the share
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,49 +112,112 @@ def auc_by_step(runs: pd.DataFrame, val: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def replay(runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int) -> dict[str, Any]:
+    """What ``restarts`` gives on these full-budget runs, group by group: the members
+    0..k-1, raced through the rungs on their best-so-far validation losses (``val``,
+    rows: runs, columns: steps) exactly as ``additive.restarts`` races them, the kept
+    member's final identification, and the cost in full runs. Groups that lack one of the
+    k members are left out."""
+    from additive.restarts import rank_restarts, select_restart
+
+    kept, anyone, n = [], 0, 0
+    for _, g in runs.groupby("group"):
+        members = g[g["restart"] < restarts.k].sort_values("restart")
+        if list(members["restart"]) != list(range(restarts.k)):
+            continue  # this group lacks a member: it cannot say what k gives
+        n += 1
+        anyone += bool(members["identified"].any())
+        index = list(members.index)
+        if restarts.schedule:
+            alive = list(range(restarts.k))
+            for rung, keep in zip(restarts.schedule, restarts.survivors, strict=True):
+                losses = [_number(val.loc[index[r], rung]) for r in alive]
+                alive = [alive[j] for j in sorted(rank_restarts(losses)[:keep])]
+            pick = alive[0] if alive else None
+        else:
+            pick = select_restart([_number(val.loc[i, steps]) for i in index])
+        if pick is not None:
+            kept.append(members.iloc[pick])
+    picked = pd.DataFrame(kept)
+    return {
+        "groups": n,
+        "hits": int(picked["identified"].sum()) if len(picked) else 0,
+        "anyone": anyone,
+        "lms": float(picked["lms_id"].mean()) if len(picked) else math.nan,
+        "cost": restarts.cost(steps),
+    }
+
+
+def _number(x: Any) -> float | None:
+    return None if x is None or x != x else float(x)
+
+
+def _row(restarts: RestartsSpec, outcome: dict[str, Any]) -> dict[str, Any]:
+    n = outcome["groups"]
+    return {
+        "k": restarts.k,
+        "rungs": ", ".join(f"{s:,}" for s in restarts.schedule) or "end",
+        "groups": n,
+        "selected identifies": format_rate(outcome["hits"], n),
+        "selected LMS ID": round(outcome["lms"], 2),
+        "any member identifies": format_rate(outcome["anyone"], n),
+        "cost (full runs)": round(outcome["cost"], 3),
+    }
+
+
 def selection_table(
     runs: pd.DataFrame, val: pd.DataFrame, ks: list[int], select_ats: list[int | None], steps: int
 ) -> pd.DataFrame:
     """What ``restarts: {k, select_at}`` gives on these runs (module docstring)."""
-    from additive.restarts import select_restart
-
     rows = []
     for k in ks:
         for at in select_ats if k > 1 else [None]:  # one member: nothing to select
-            column = steps if at is None else at
-            chosen, anyone, n = [], 0, 0
-            for _, g in runs.groupby("group"):
-                members = g[g["restart"] < k].sort_values("restart")
-                if len(members) < k or list(members["restart"]) != list(range(k)):
-                    continue  # this group lacks a member: it cannot say what k gives
-                n += 1
-                losses = [val.loc[i, column] for i in members.index]
-                pick = select_restart([None if x != x else float(x) for x in losses])
-                if pick is None:
-                    continue
-                chosen.append(members.iloc[pick])
-                anyone += bool(members["identified"].any())
-            picked = pd.DataFrame(chosen)
-            hits = int(picked["identified"].sum()) if len(picked) else 0
-            cost = RestartsSpec(k=k, select_at=at if k > 1 else None).cost(steps)
-            rows.append(
-                {
-                    "k": k,
-                    "select_at": "end" if at is None else int(at),
-                    "groups": n,
-                    "selected identifies": format_rate(hits, n),
-                    "selected LMS ID": round(float(picked["lms_id"].mean()), 2) if len(picked) else math.nan,
-                    "any member identifies": format_rate(anyone, n),
-                    "cost (full runs)": round(cost, 3),
-                }
-            )
+            restarts = RestartsSpec(k=k, select_at=at if k > 1 else None)
+            row = _row(restarts, replay(runs, val, restarts, steps))
+            row.pop("rungs")
+            rows.append({"k": k, "select_at": "end" if at is None else int(at), **row})
     return pd.DataFrame(rows)
 
 
-def restart_evidence(
-    trials: pd.DataFrame, curves: pd.DataFrame, select_ats: list[int] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """The AUC table, the selection table and a note (module docstring)."""
+def schedule_table(runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int) -> pd.DataFrame:
+    """What each rung schedule gives on these runs, one row per schedule."""
+    return pd.DataFrame([_row(r, replay(runs, val, r, steps)) for r in schedules])
+
+
+def cheapest_schedules(
+    runs: pd.DataFrame, val: pd.DataFrame, candidate_steps: list[int], steps: int, max_rungs: int = 3
+) -> pd.DataFrame:
+    """Every schedule of k = 2..K members raced at up to ``max_rungs`` rungs chosen among
+    ``candidate_steps`` (rungs past the one that leaves a single member are not counted),
+    replayed; for each number of groups whose kept member identifies, the cheapest schedule
+    that reaches it (ties: fewer members, then earlier rungs). The last row is the cheapest
+    schedule with the most hits any schedule reaches."""
+    from itertools import combinations
+
+    k_max = int(runs.groupby("group")["restart"].nunique().max())
+    best: dict[int, tuple[float, int, tuple[int, ...], dict[str, Any], RestartsSpec]] = {}
+    for k in range(2, k_max + 1):
+        useful = max(1, math.ceil(math.log2(k)))
+        for n_rungs in range(1, min(max_rungs, useful) + 1):
+            for rungs in combinations(sorted(candidate_steps), n_rungs):
+                restarts = RestartsSpec(k=k, rungs=rungs)
+                outcome = replay(runs, val, restarts, steps)
+                key = (outcome["cost"], k, rungs)
+                hits = outcome["hits"]
+                if hits not in best or key < best[hits][:3]:
+                    best[hits] = (*key, outcome, restarts)
+    rows, cheapest = [], math.inf
+    for hits in sorted(best, reverse=True):  # a schedule counts if nothing cheaper reaches more
+        cost, _, _, outcome, restarts = best[hits]
+        if cost < cheapest:
+            rows.append(_row(restarts, outcome))
+            cheapest = cost
+    return pd.DataFrame(rows[::-1])
+
+
+def evidence_inputs(trials: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int, list[int]]:
+    """The full-budget runs, their best-so-far validation loss at every evaluation step
+    (rows: runs), the budget in steps and the evaluation steps."""
     runs = full_runs(trials)
     budgets = sorted(runs["steps"].unique())
     if len(budgets) != 1:
@@ -159,22 +226,59 @@ def restart_evidence(
     evals = sorted(int(s) for s in curves["step"].unique() if s <= steps) if not curves.empty else []
     if not evals:
         raise AdxError("no learning curves for these runs")
-    wanted = select_ats or [s for s in evals if s < steps]
+    return runs, _val_at(curves, runs, evals), steps, evals
+
+
+def check_steps(option: str, wanted: list[int], evals: list[int], steps: int) -> None:
     bad = [s for s in wanted if s not in evals or s >= steps]
     if bad:
-        raise AdxError(f"--select-at: must be evaluation steps below {steps} ({evals[:6]} ...), but got {bad}")
-    val = _val_at(curves, runs, sorted(set(evals)))
+        raise AdxError(f"{option}: must be evaluation steps below {steps} ({evals[:6]} ...), but got {bad}")
+
+
+def restart_evidence(
+    trials: pd.DataFrame,
+    curves: pd.DataFrame,
+    select_ats: list[int] | None = None,
+    schedules: list[RestartsSpec] | None = None,
+    cheapest: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The AUC table, the selection table and a note (module docstring). The selection
+    table has a row per (k, select_at); with ``schedules`` a row per rung schedule instead;
+    with ``cheapest`` the cheapest schedule for each number of groups its kept member
+    identifies (``cheapest_schedules``, rungs among ``select_ats``)."""
+    runs, val, steps, evals = evidence_inputs(trials, curves)
+    wanted = select_ats or [s for s in evals if s < steps]
+    check_steps("--select-at", wanted, evals, steps)
+    for restarts in schedules or []:
+        check_steps(f"--schedule {restarts.k}:{','.join(map(str, restarts.schedule))}", list(restarts.schedule),
+                    evals, steps)  # fmt: skip
     k_max = int(runs.groupby("group")["restart"].nunique().max())
+    too_many = [r.k for r in schedules or [] if r.k > k_max]
+    if too_many:
+        raise AdxError(f"--schedule: must race at most the {k_max} members each group has, but got k = {too_many}")
     auc = auc_by_step(runs, val)
-    table = selection_table(runs, val, list(range(1, k_max + 1)), [*wanted, None], steps)
+    if cheapest:
+        table = cheapest_schedules(runs, val, wanted, steps)
+    elif schedules:
+        table = schedule_table(runs, val, schedules, steps)
+    else:
+        table = selection_table(runs, val, list(range(1, k_max + 1)), [*wanted, None], steps)
     conditions = [c for c in CONDITION if c in runs and runs[c].nunique(dropna=False) > 1]
     seconds = (runs["train_seconds"] + runs["eval_seconds"].fillna(0)).median()
     note = (
         f"{len(runs)} full-budget runs in {runs['group'].nunique()} (condition, seed) groups"
         + (f" over {', '.join(conditions)}" if conditions else "")
         + f"; {steps} steps, a median {seconds:.0f} s of training and evaluation per run. Selection reads the "
-        "best-so-far validation loss at select_at; identification is LMS ID >= "
+        "best-so-far validation loss at each rung (select_at is one rung): the better half goes on, one member "
+        "after the last rung; identification is LMS ID >= "
         f"{IDENTIFIED_LMS:g} at the end. 'any member identifies' is the most a selection could reach "
-        "(it reads ground truth; it is a reference, not an estimator)."
+        "(it reads ground truth; it is a reference, not an estimator). Cost: training steps of a group in full "
+        "runs, no member failing."
+        + (
+            " Each row: the cheapest schedule (k <= the members per group, up to 3 rungs among the steps given) "
+            "whose kept member identifies in that many groups."
+            if cheapest
+            else ""
+        )
     )
     return auc, table, note

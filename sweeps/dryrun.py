@@ -57,6 +57,8 @@ def dry_run_spec(spec: SweepSpec) -> SweepSpec:
             raw["from_best"]["match"] = list(spec.from_best.match)
     if spec.grouped:
         raw["restarts"] = _dry_restarts(raw["restarts"])
+        if raw["restarts"].get("rungs"):  # room for two rungs before the end
+            raw["fixed"]["steps"] = DRY_STEPS + DRY_EVAL_EVERY
     return parse_sweep_spec(raw, f"{spec.source} (dry run)")
 
 
@@ -83,7 +85,10 @@ def _largest_batch(spec: SweepSpec) -> int:
 
 
 def _dry_restarts(raw: dict[str, Any]) -> dict[str, Any]:
-    """Two members, chosen at the first evaluation (rungs shrink with the budget)."""
+    """Two members chosen at the first evaluation; with rungs, three members raced at the
+    first two evaluations."""
+    if raw.get("rungs"):
+        return {"k": min(int(raw.get("k", 3)), 3), "rungs": [DRY_EVAL_EVERY, 2 * DRY_EVAL_EVERY]}
     out = {**raw, "k": min(int(raw.get("k", 2)), 2)}
     if out.get("select_at") is not None:
         out["select_at"] = DRY_EVAL_EVERY

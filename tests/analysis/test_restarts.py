@@ -86,3 +86,47 @@ def test_cli_prints_both_tables(evidence, capsys):
     assert main(["results", "restarts", "ev", "--storage", str(evidence), "--select-at", "10,20"]) == 0
     out = capsys.readouterr().out
     assert "AUC (within seed)" in out and "selected identifies" in out and "2/3 (0.21-0.94)" in out
+
+
+def test_rung_schedules_replay_as_the_group_races(evidence):
+    """By hand, 3 members raced at 10 then 20 (two go on at 10, one kept at 20): seed 0 keeps
+    r0 and r1 at 10 (0.5, 0.4), then r1 (0.1 < 0.4): identifies; seed 1 keeps r1 and r2 at
+    10 (0.2, 0.1), then r2 (best so far 0.1 < 0.2): fails, although select_at 20 alone would
+    have kept r0 (0.05), which the first rung cut; seed 2 has no identifying member."""
+    from additive.spec import RestartsSpec
+
+    trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
+    schedules = [RestartsSpec(k=3, rungs=(10, 20)), RestartsSpec(k=3, rungs=(20,)), RestartsSpec(k=2, rungs=(10,))]
+    _, table, _ = restart_evidence(trials, curves, schedules=schedules)
+    t = table.set_index(["k", "rungs"])
+    assert t.loc[(3, "10, 20"), "selected identifies"] == "1/3 (0.06-0.79)"
+    assert t.loc[(3, "10, 20"), "cost (full runs)"] == pytest.approx((3 * 10 + 2 * 10 + 10) / 30, abs=1e-3)
+    assert t.loc[(3, "20"), "selected identifies"] == "2/3 (0.21-0.94)"
+    assert t.loc[(2, "10"), "selected identifies"] == "1/3 (0.06-0.79)"  # seed 0: r1 (0.4 < 0.5); seed 1: r1 fails
+
+
+def test_the_cheapest_schedule_for_each_count_of_identifying_groups(evidence):
+    """Over k = 2, 3 and rungs among {10, 20} (by hand): one group is reached for 1.33 full
+    runs (2 members chosen at 10), two groups for 1.67 (2 members chosen at 20); none
+    reaches all three (seed 2 has no identifying member)."""
+    trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
+    _, table, note = restart_evidence(trials, curves, select_ats=[10, 20], cheapest=True)
+    assert list(table["selected identifies"]) == ["1/3 (0.06-0.79)", "2/3 (0.21-0.94)"]
+    assert list(table["k"]) == [2, 2] and list(table["rungs"]) == ["10", "20"]
+    assert list(table["cost (full runs)"]) == pytest.approx([40 / 30, 50 / 30], abs=1e-3)
+    assert "cheapest schedule" in note
+
+
+def test_cli_replays_schedules_and_refuses_bad_ones(evidence, capsys):
+    from sweeps.cli import main
+
+    args = ["results", "restarts", "ev", "--storage", str(evidence)]
+    assert main([*args, "--schedule", "3:10,20", "--schedule", "2:20"]) == 0
+    out = capsys.readouterr().out
+    assert "10, 20" in out and "1/3 (0.06-0.79)" in out
+    assert main([*args, "--schedule", "4:10"]) == 1
+    assert "--schedule: must race at most the 3 members each group has, but got k = [4]" in capsys.readouterr().err
+    assert main([*args, "--schedule", "3:20,10"]) == 1
+    assert "--schedule: must be K:S1,S2,..." in capsys.readouterr().err
+    assert main([*args, "--schedule", "3:15"]) == 1
+    assert "must be evaluation steps below 30" in capsys.readouterr().err
