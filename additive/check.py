@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from additive.errors import SpecError, SupportError
+from additive.errors import SpecError
 from additive.latents import LatentSpace
 from additive.spec import LATENT_FIELDS, TrialSpec
 
@@ -20,10 +20,12 @@ from additive.spec import LATENT_FIELDS, TrialSpec
 # these are the same check.
 MODEL_FIELDS = (
     "encoder",
+    "encoder_options",
     "encoder_depth",
     "encoder_batch_norm",
     "code_batch_norm",
     "decoder",
+    "decoder_options",
     "body",
     "width",
     "depth",
@@ -58,25 +60,20 @@ def _check(spec: TrialSpec, batch: int) -> None:
     import torch
 
     from additive.data import make_split
-    from additive.models import Body, make_decoder, make_encoder
+    from additive.models import build_decoder, build_encoder
 
     space: LatentSpace = spec.latent_space()
     try:
         z = space.sample(batch, 0)
         x = make_split(z, space, spec.image_size, "cpu").batch(torch.arange(batch))
-    except SupportError as exc:
+    except Exception as exc:  # a plugin support's own error too
         raise _failed("support", "sample in-support latents", exc) from None
     try:
-        encoder = make_encoder(
-            spec.encoder, space.d, spec.image_size, spec.encoder_depth, spec.encoder_batch_norm, spec.code_batch_norm
-        )
+        encoder = build_encoder(spec)
     except Exception as exc:
         raise _failed("encoder", "build", exc) from None
     try:
-        body = Body(spec.body, spec.width, spec.depth, spec.batch_norm, spec.channels, spec.mlp_tail)
-        decoder = make_decoder(
-            spec.decoder, space.block_size, space.n_objects, spec.image_size, body, spec.match_params
-        )
+        decoder = build_decoder(spec)
     except Exception as exc:
         raise _failed("decoder", "build", exc) from None
     try:

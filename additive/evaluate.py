@@ -24,6 +24,7 @@ import torch
 from additive.data import Datasets, Split
 from additive.latents import LatentSpace
 from additive.metrics import mcc_pearson, oos_distance, realised_dependence, spearman_matching, tree_matching
+from additive.plugins import is_plugin
 from additive.render import render_balls_uint8
 
 _CHUNK = 256  # images per forward pass; mini's 5,000 validation images, 1 thread: 1.5 s at 256, 1.9 s at 1024
@@ -68,12 +69,19 @@ def reconstruction_rmse(encoder: torch.nn.Module, decoder: torch.nn.Module, spli
 
 def lms(space: LatentSpace, decoder_kind: str, z_fit, zh_fit, z_eval, zh_eval) -> tuple[float, list[tuple[int, ...]]]:
     """LMS_Spear for scalar blocks, LMS_tree otherwise; with the matched predicted
-    dimensions of every true block."""
+    dimensions of every true block. Decoders without a known block structure (monolithic,
+    and plugins, whose structure the tool cannot see) are scored by the best partition of
+    the predicted dimensions into blocks (PAPER.md, "The metrics")."""
     if space.block_size == 1:
         score, match = spearman_matching(z_eval, zh_eval)
         return score, [(int(m),) for m in match]
     return tree_matching(
-        z_fit, zh_fit, z_eval, zh_eval, space.block_size, search_partitions=decoder_kind == "monolithic"
+        z_fit,
+        zh_fit,
+        z_eval,
+        zh_eval,
+        space.block_size,
+        search_partitions=decoder_kind == "monolithic" or is_plugin(decoder_kind),
     )
 
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr
 
-from additive.errors import SupportError, must
+from additive.errors import SpecError, SupportError, must
+from additive.plugins import call_plugin, is_plugin, parse_options
 
 LOW, HIGH = 0.1, 0.9
 RADIUS = 0.16  # ball radius in screen units, as in the paper (about 10 px at 64 px)
@@ -52,7 +53,9 @@ class LatentSpace:
     Attributes:
         dataset: ``scalar`` (block size 1) or ``block`` (block size 2).
         n_objects: number of balls, i.e. of blocks (k >= 2).
-        support: support shape S, one of ``SUPPORTS``.
+        support: support shape S, one of ``SUPPORTS``, or a plugin's import path
+            ``package.module:name`` (``additive.plugins``).
+        support_options: a plugin support's keyword arguments, as JSON text.
         support_param: l_shape threshold, diagonal_band width or disconnected gap;
             ``None`` takes the shape's default.
         avoid_overlap: reject overlapping balls; ``None`` means on for block latents.
@@ -67,6 +70,7 @@ class LatentSpace:
     n_objects: int = 2
     support: str = "l_shape"
     support_param: float | None = None
+    support_options: str | None = None
     avoid_overlap: bool | None = None
     dependence_mechanism: str = "copula"
     dependence: float = 0.0
@@ -81,8 +85,12 @@ class LatentSpace:
         if self.dataset == "scalar" and self.n_objects > 3:
             # Fixed columns 1/(2k) apart; from k = 4 on, balls of radius 0.16 overlap.
             raise must("n_objects", "be 2 or 3 for scalar latents (balls would overlap)", self.n_objects)
-        if self.support not in SUPPORTS:
-            raise must("support", f"be one of {list(SUPPORTS)}", self.support)
+        plugin = is_plugin(self.support)
+        if self.support not in SUPPORTS and not plugin:
+            raise must("support", f"be one of {list(SUPPORTS)} or a plugin path package.module:name", self.support)
+        object.__setattr__(self, "support_options", parse_options(self.support_options, "support_options"))
+        if self.support_options is not None and not plugin:
+            raise must("support_options", f"be null for the built-in support {self.support!r}", self.support_options)
         if self.dependence_mechanism not in MECHANISMS:
             raise must("dependence_mechanism", f"be one of {list(MECHANISMS)}", self.dependence_mechanism)
         if self.l_density not in L_DENSITIES:
@@ -168,7 +176,9 @@ class LatentSpace:
         y = self.heights(z)
         t = self._param
         s = self.support
-        if s in ("full", "no_overlap"):
+        if is_plugin(s):
+            inside = self._plugin_membership(z)
+        elif s in ("full", "no_overlap"):
             inside = np.ones(len(z), dtype=bool)
         elif s == "l_shape":
             inside = ~np.all(y >= t, axis=1)
@@ -180,6 +190,17 @@ class LatentSpace:
         else:  # scm, scm_nonlinear
             inside = np.all(_scm_region(z, self, nonlinear=s == "scm_nonlinear"), axis=1)
         return inside & self.in_box(z)
+
+    def _plugin_membership(self, z: np.ndarray) -> np.ndarray:
+        """A plugin support's answer for ``z``: one bool per row, checked."""
+        out = call_plugin(self.support, "support", z.copy(), options_text=self.support_options)
+        got = np.asarray(out)
+        if got.shape != (len(z),) or got.dtype != np.bool_:
+            shape = getattr(out, "shape", None)
+            what = f"shape {tuple(shape)} of {got.dtype}" if shape is not None else f"a {type(out).__name__}"
+            requirement = f"must return one bool per latent, shape ({len(z)},), but got {what}"
+            raise SpecError(f"`support` {requirement}", field="support", requirement=requirement)
+        return got
 
     def contains(self, z: np.ndarray) -> np.ndarray:
         """Membership in the support S (shape and, if on, no overlap)."""

@@ -24,8 +24,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from additive.errors import SpecError
+from additive.plugins import call_plugin, is_plugin
 from additive.resnet import FEATURES, ResNet18
-from additive.spec import BODIES, DECODERS, ENCODERS, MLP_TAILS
+from additive.spec import BODIES, DECODERS, ENCODERS, MLP_TAILS, TrialSpec
 
 _SLOPE = 0.01
 
@@ -295,3 +297,33 @@ def make_encoder(
     if kind == "resnet18":
         return ResNet18Encoder(d, batch_norm=batch_norm, code_batch_norm=code_batch_norm)
     raise ValueError(f"`encoder` must be one of {list(ENCODERS)}, but got {kind!r}")
+
+
+def build_encoder(spec: TrialSpec) -> nn.Module:
+    """The trial's encoder: a built-in by name, or a plugin ``name(spec, latent_dim, **options)``."""
+    space = spec.latent_space()
+    if is_plugin(spec.encoder):
+        return _module(
+            call_plugin(spec.encoder, "encoder", spec, space.d, options_text=spec.encoder_options), "encoder"
+        )
+    return make_encoder(
+        spec.encoder, space.d, spec.image_size, spec.encoder_depth, spec.encoder_batch_norm, spec.code_batch_norm
+    )
+
+
+def build_decoder(spec: TrialSpec) -> nn.Module:
+    """The trial's decoder: a built-in by name, or a plugin ``name(spec, block_sizes, **options)``."""
+    space = spec.latent_space()
+    if is_plugin(spec.decoder):
+        block_sizes = (space.block_size,) * space.n_objects
+        built = call_plugin(spec.decoder, "decoder", spec, block_sizes, options_text=spec.decoder_options)
+        return _module(built, "decoder")
+    body = Body(spec.body, spec.width, spec.depth, spec.batch_norm, spec.channels, spec.mlp_tail)
+    return make_decoder(spec.decoder, space.block_size, space.n_objects, spec.image_size, body, spec.match_params)
+
+
+def _module(built: object, field: str) -> nn.Module:
+    if not isinstance(built, nn.Module):
+        requirement = f"must build a torch.nn.Module, but got a {type(built).__name__}"
+        raise SpecError(f"`{field}` {requirement}", field=field, requirement=requirement)
+    return built

@@ -13,6 +13,7 @@ from typing import Any
 
 from additive.errors import must
 from additive.latents import LatentSpace
+from additive.plugins import is_plugin, parse_options
 
 # The names of the model pieces (built by additive/models.py); kept here so that specs
 # are validated without importing torch.
@@ -51,9 +52,14 @@ class TrialSpec:
     # data
     dataset: str = _f("scalar", "scalar (ScalarLatents, one height per ball) or block (BlockLatents, x and y per ball)")
     n_objects: int = _f(2, "number of balls, i.e. of latent blocks (2-3 for scalar latents)")
-    support: str = _f("l_shape", "support shape S of the training latents (see additive/latents.py)")
+    support: str = _f(
+        "l_shape", "support shape S of the training latents (see additive/latents.py), or a plugin package.module:name"
+    )
     support_param: float | None = _f(
         None, "l_shape threshold, diagonal_band width or disconnected gap; null: the shape's default"
+    )
+    support_options: str | None = _f(
+        None, "a plugin support's keyword arguments: a mapping (stored as JSON); null: none"
     )
     l_density: str = _f(
         "paper", "l_shape only: paper (the authors' sampler: 1/4, 1/4, 1/2 on the L's squares) or uniform (1/3 each)"
@@ -67,13 +73,25 @@ class TrialSpec:
     n_test: int = _f(2000, "in-support (ID) test images")
     n_oos: int = _f(2000, "out-of-support (OOS) test images, in CPE(S) minus S")
     # model
-    encoder: str = _f("conv", "conv (small stride-2 conv net) or resnet18 (the paper's ResNet-18, random init)")
+    encoder: str = _f(
+        "conv",
+        "conv (small stride-2 conv net), resnet18 (the paper's ResNet-18, random init) or a plugin package.module:name",
+    )
+    encoder_options: str | None = _f(
+        None, "a plugin encoder's keyword arguments: a mapping (stored as JSON); null: none"
+    )
     encoder_depth: int = _f(0, "stride-2 convolutions of the conv encoder; 0: down to 4x4 pixels")
     encoder_batch_norm: bool = _f(False, "BatchNorm after the encoder's hidden layers (the paper's ResNet head has it)")
     code_batch_norm: bool = _f(
         False, "BatchNorm1d on the code, as the paper's encoder ends; in training each code then depends on its batch"
     )
-    decoder: str = _f("additive", "additive (one body per block, images summed), monolithic or masked")
+    decoder: str = _f(
+        "additive",
+        "additive (one body per block, images summed), monolithic, masked or a plugin package.module:name",
+    )
+    decoder_options: str | None = _f(
+        None, "a plugin decoder's keyword arguments: a mapping (stored as JSON); null: none"
+    )
     body: str = _f("mlp", "decoder body: mlp (the paper's MLP + transposed convs) or broadcast (spatial broadcast)")
     width: int = _f(512, "hidden width of the decoder MLP (the paper's 512)")
     depth: int = _f(5, "hidden layers of the decoder MLP (the paper's 5)")
@@ -125,6 +143,8 @@ class TrialSpec:
     fault: str = _f("none", "fault injection for tests: none, raise, nan (diverge), crash (worker dies), slow")
 
     def __post_init__(self) -> None:
+        for name in ("decoder_options", "encoder_options", "support_options"):  # a mapping, stored as JSON text
+            object.__setattr__(self, name, parse_options(getattr(self, name), name))
         _check_types(self)
         self.latent_space()  # validates the data fields
         _positive(
@@ -162,9 +182,15 @@ class TrialSpec:
             raise must("encoder_depth", f"be in [0, {max_depth}] at image_size {self.image_size}", self.encoder_depth)
         if self.batch_size > self.n_train:
             raise must("batch_size", f"be <= n_train ({self.n_train})", self.batch_size)
+        for name, names in (("encoder", ENCODERS), ("decoder", DECODERS)):
+            value = getattr(self, name)
+            if value not in names and not is_plugin(value):
+                raise must(name, f"be one of {list(names)} or a plugin path package.module:name", value)
+            if getattr(self, f"{name}_options") is not None and not is_plugin(value):
+                raise must(
+                    f"{name}_options", f"be null for the built-in {name} {value!r}", getattr(self, f"{name}_options")
+                )
         for name, allowed in (
-            ("encoder", ENCODERS),
-            ("decoder", DECODERS),
             ("body", BODIES),
             ("lr_decay", LR_DECAYS),
             ("accelerator", ACCELERATORS),

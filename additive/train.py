@@ -24,7 +24,7 @@ from torch import nn
 from additive.data import Datasets, Split, make_datasets
 from additive.errors import BudgetError, DivergedError
 from additive.evaluate import evaluate, mean_squared_error
-from additive.models import Body, make_decoder, make_encoder
+from additive.models import build_decoder, build_encoder
 from additive.spec import TrialSpec
 
 Callback = Callable[[int, dict[str, float]], None]
@@ -91,20 +91,8 @@ def seed_everything(seed: int) -> None:
 
 
 def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
-    space = spec.latent_space()
-    encoder = make_encoder(
-        spec.encoder,
-        space.d,
-        spec.image_size,
-        spec.encoder_depth,
-        spec.encoder_batch_norm,
-        spec.code_batch_norm,
-    ).to(device)
-    body = Body(spec.body, spec.width, spec.depth, spec.batch_norm, spec.channels, spec.mlp_tail)
-    decoder = make_decoder(
-        spec.decoder, space.block_size, space.n_objects, spec.image_size, body, spec.match_params
-    ).to(device)
-    return encoder, decoder
+    """The trial's encoder and decoder on ``device`` (built-ins by name, plugins by path)."""
+    return build_encoder(spec).to(device), build_decoder(spec).to(device)
 
 
 def make_optimiser(

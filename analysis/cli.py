@@ -59,16 +59,25 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--where", default=None)
     estimator(t)
 
-    c = sub.add_parser("compare", help="paired additive vs monolithic difference per condition")
+    c = sub.add_parser("compare", help="paired differences between decoders per condition (additive - monolithic)")
     common(c)
     c.add_argument("--by", default=None)
+    c.add_argument(
+        "--baseline",
+        default=None,
+        help="compare every other decoder against this one (a built-in name or a plugin's readable name)",
+    )
     c.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     c.add_argument("--where", default=None)
     estimator(c)
 
     p = sub.add_parser("plot", help="ablation plots (PNG and PDF)")
     common(p)
-    p.add_argument("--kind", required=True, help="dependence, support, curves, extrapolation or traversal")
+    p.add_argument(
+        "--kind", default=None, help="dependence, support, map, x, curves, extrapolation or traversal (x with --x)"
+    )
+    p.add_argument("--x", default=None, help="plot against this column, e.g. support_param (one point per value)")
+    p.add_argument("--y", default="lms_id", help="with --x: the metric (default lms_id; also rmse_ood, ...)")
     p.add_argument("--out", default="plots", help="output folder (default: ./plots)")
     p.add_argument("--trial", default=None, help="trial id for extrapolation / traversal (default: best additive)")
     estimator(p)
@@ -142,10 +151,12 @@ def _run(args: argparse.Namespace) -> int:
         if args.cmd == "table":
             table, note = tables.results_table(df, _split(args.by), args.per_run)
         else:
-            table = tables.paired_comparison(df, _split(args.by), per_run=args.per_run)
+            table = tables.paired_comparison(df, _split(args.by), args.baseline, per_run=args.per_run)
             pairs = "(seed, restart) pairs" if args.per_run else "seeds"
             note = tables.estimator_note(df, args.per_run) + (
-                f" additive minus monolithic over {pairs} matched within each condition; 95% t interval; paired t-test."
+                f" Each decoder minus its baseline over {pairs} matched within each condition; 95% t interval; "
+                "paired t-test; p_holm: the p-value adjusted (Holm) over the conditions of the table, one family "
+                "per comparison and metric."
             )
         if args.cmd == "table":
             print(tables.format_results_table(table, args.format))
@@ -177,7 +188,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "plot":
         from analysis.plots import make_plots
 
-        for path in make_plots(args.names, args.storage, args.kind, args.out, args.trial, args.strict, args.per_run):
+        kind = args.kind or ("x" if args.x else None)
+        if kind is None:
+            raise AdxError("--kind: must be given (dependence, support, map, x, curves, extrapolation, traversal)")
+        paths = make_plots(
+            args.names, args.storage, kind, args.out, args.trial, args.strict, args.per_run, args.x, args.y
+        )
+        for path in paths:
             print(path)
         return 0
     from analysis.report import write_report

@@ -126,7 +126,7 @@ def default_columns(df: pd.DataFrame) -> list[str]:
     """What ``adx results query`` shows without --columns: the trial's identity, the
     conditions that vary among the rows, the headline metrics and, when a row failed or
     diverged, its error."""
-    from analysis.tables import CONDITION
+    from analysis.columns import CONDITION
 
     ident = (
         ["sweep", "trial_id", "decoder", "seed", "status"]

@@ -3,8 +3,14 @@
 - ``dependence``: LMS and OOS RMSE versus the dependence realised in the training latents
   (``realised_dependence``; the mechanism's level for older results without it), a line
   per decoder with s.e.m. error bars, a panel per support shape and mechanism.
-- ``support``: box + strip plots per decoder for each support shape: reconstruction MSE
-  (log scale) ID vs OOS, and LMS (the paper's figure style).
+- ``support``: box + strip plots per decoder for each support shape (and parameter):
+  reconstruction MSE (log scale) ID vs OOS, and LMS (the paper's figure style).
+- ``map``: identification rate per support x dependence cell and decoder, and the RMSE OOS
+  ratio with its corrected test (``analysis.maps``).
+- ``x``: a metric and the identification rate against a column of the user's choice
+  (``--x``, ``analysis.axis``).
+
+A figure that pools a condition column that varies says so in its title.
 - ``curves``: validation loss against training step.
 - ``extrapolation``: for one trial, images decoded from a latent grid spanning beyond the
   training support, with the support outlined on the latent plane.
@@ -26,7 +32,7 @@ import pandas as pd
 
 from additive.errors import AdxError
 
-KINDS = ("dependence", "support", "curves", "extrapolation", "traversal")
+KINDS = ("dependence", "support", "map", "x", "curves", "extrapolation", "traversal")
 DECODER_COLOURS = {"additive": "#1b9e77", "monolithic": "#d95f02", "masked": "#7570b3"}
 
 
@@ -86,6 +92,9 @@ def dependence_figure(df: pd.DataFrame, per_run: bool = False):
     if ok.empty or ok["dependence"].nunique() < 2:
         return None
     realised = "realised_dependence" in ok and ok["realised_dependence"].notna().all()
+    from analysis.axis import varying_conditions
+
+    pooled = varying_conditions(ok, ["support", "dependence_mechanism", "dependence"])
     panels = sorted(ok.groupby(["support", "dependence_mechanism"]).groups)
     fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels) + 0.5, 4.6), squeeze=False, sharex="col")
     for j, (support, mech) in enumerate(panels):
@@ -113,6 +122,8 @@ def dependence_figure(df: pd.DataFrame, per_run: bool = False):
         axes[0, j].grid(alpha=0.3)
         axes[1, j].grid(alpha=0.3)
     axes[0, 0].legend(title="decoder")
+    if pooled:
+        fig.suptitle(f"pooled over {', '.join(pooled)} (use --x or --where to separate them)", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -127,8 +138,14 @@ def support_figure(df: pd.DataFrame, per_run: bool = False):
     ok = ok[ok["status"] == "ok"]
     if ok.empty:
         return None
+    from analysis.axis import varying_conditions
+    from analysis.maps import support_label
+
+    # one box per support shape and parameter (a band's widths are never pooled)
+    ok = ok.assign(support=[support_label(a, b) for a, b in zip(ok["support"], ok["support_param"], strict=True)])
     supports = sorted(ok["support"].unique())
     decoders = sorted(ok["decoder"].unique())
+    pooled = varying_conditions(ok, ["support", "support_param"])
     fig, axes = plt.subplots(1, 2, figsize=(max(6.5, 1.9 * len(supports) * len(decoders) / 2 + 3), 3.2))
     rng = np.random.default_rng(0)
     positions, labels = [], []
@@ -176,6 +193,8 @@ def support_figure(df: pd.DataFrame, per_run: bool = False):
         ax.grid(alpha=0.3, axis="y")
     handles = [plt.Rectangle((0, 0), 1, 1, color=_colour(d), alpha=0.5) for d in decoders]
     axes[1].legend(handles, decoders, title="decoder", loc="lower right")
+    if pooled:
+        fig.suptitle(f"pooled over {', '.join(pooled)} (use --x or --where to separate them)", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -351,11 +370,17 @@ def make_plots(
     trial: str | None = None,
     strict: bool = False,
     per_run: bool = False,
+    x: str | None = None,
+    y: str = "lms_id",
 ) -> list[Path]:
     from analysis.load import load_curves, load_trials
 
+    if x is not None and kind in ("support", "dependence"):
+        kind = "x"  # the user's axis instead of the default one
     if kind not in KINDS:
         raise AdxError(f"--kind: must be one of {list(KINDS)}, but got {kind!r}")
+    if kind == "x" and x is None:
+        raise AdxError("--kind x: must be given --x COLUMN, e.g. --x support_param")
     df = load_trials(names, storage, strict=strict)
     if df.empty:
         raise AdxError(f"no trials in {', '.join(names)}")
@@ -366,6 +391,15 @@ def make_plots(
             raise AdxError("--kind dependence: the dependence level does not vary in these results")
     elif kind == "support":
         fig = support_figure(df, per_run)
+    elif kind == "map":
+        from analysis.maps import map_figure
+
+        fig = map_figure(df, per_run)
+    elif kind == "x":
+        from analysis.axis import axis_figure
+
+        assert x is not None
+        fig = axis_figure(df, x, y, per_run)
     elif kind == "curves":
         fig = curves_figure(df, load_curves(names, storage, strict=strict))
     elif kind == "extrapolation":
@@ -374,7 +408,9 @@ def make_plots(
         fig = traversal_figure(pick_trial(df, trial), storage)
     if fig is None:
         raise AdxError(f"--kind {kind}: nothing to plot (no ok trials)")
-    stem = kind if kind not in ("extrapolation", "traversal") else f"{kind}-{pick_trial(df, trial)['trial_id']}"
+    stem = kind if kind not in ("extrapolation", "traversal", "x") else f"{kind}-{pick_trial(df, trial)['trial_id']}"
+    if kind == "x":
+        stem = f"{y}-by-{x}"
     paths = _save(fig, Path(out), stem)
     plt.close(fig)
     return paths

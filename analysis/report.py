@@ -103,10 +103,11 @@ def write_report(names: list[str], storage: str, out: str, strict: bool = False,
     comparison = paired_comparison(df, per_run=per_run)
     if not comparison.empty:
         parts += [
-            "<h2>Additive minus monolithic (paired over seeds)</h2>",
+            "<h2>Paired differences between decoders (over seeds)</h2>",
             _table_html(comparison),
             "<p class='note'>LMS higher is better; RMSE lower is better. 95% t interval and paired t-test "
-            "over seeds matched within each condition.</p>",
+            "over seeds matched within each condition; p_holm adjusts the p-value (Holm) over the conditions, "
+            "one family per comparison and metric.</p>",
         ]
 
     parts.append("<h2>Plots</h2>")

@@ -33,7 +33,8 @@ import pandas as pd
 
 from additive.errors import AdxError
 from additive.spec import RestartsSpec, TrialSpec
-from analysis.tables import CONDITION, IDENTIFIED_LMS, format_rate
+from analysis.columns import CONDITION, IDENTIFIED_LMS
+from analysis.tables import format_rate
 
 # Trial fields that do not make two runs different experiments.
 _NOT_A_CONDITION = ("restart", "init_seed", "threads", "accelerator", "max_seconds", "max_memory_mb")

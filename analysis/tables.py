@@ -22,8 +22,8 @@ import textwrap
 import pandas as pd
 
 from additive.errors import AdxError
+from analysis.columns import CONDITION, IDENTIFIED_LMS, name_plugins
 
-CONDITION = ["variant", "dataset", "support", "support_param", "dependence_mechanism", "dependence", "n_objects"]
 TABLE_METRICS = {
     "rmse_id": "RMSE ID",
     "lms_id": "LMS ID",
@@ -32,8 +32,6 @@ TABLE_METRICS = {
     "rmse_recombine": "RMSE recomb.",
 }
 FORMATS = ("terminal", "md", "latex", "csv")
-# A seed "identifies" when its LMS ID reaches this (the success rate of docs/RESULTS.md).
-IDENTIFIED_LMS = 99.0
 
 
 def _restarts(df: pd.DataFrame) -> pd.Series:
@@ -55,6 +53,7 @@ def select_models(df: pd.DataFrame, per_run: bool = False) -> pd.DataFrame:
     """
     if df.empty:
         return df
+    df = name_plugins(df)
     grouped = _restarts(df) > 1
     if grouped.any():
         members = df[grouped]
@@ -83,6 +82,12 @@ def _conditions(df: pd.DataFrame, by: list[str] | None) -> list[str]:
         raise AdxError(f"--by: must name result columns, but got unknown {', '.join(missing)}")
     # Columns constant over the whole table say nothing; keep at least one.
     varying = [c for c in cols if df[c].nunique(dropna=False) > 1]
+    others = [c for c in varying if c != "variant"]
+    if not by and "variant" in varying and others:
+        # variants that only name the cells of the other conditions (a map's) add no column
+        filled = df[[*others, "variant"]].astype(object).where(df[[*others, "variant"]].notna(), "-")
+        if (filled.groupby(others)["variant"].nunique() <= 1).all():
+            varying = others
     return varying or cols[:1]
 
 
@@ -173,17 +178,46 @@ def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def comparison_pairs(decoders: list[str], baseline: str | None = None) -> list[tuple[str, str]]:
+    """Which decoders ``paired_comparison`` compares, each as (decoder, baseline): every
+    decoder against ``baseline``; without one, additive against monolithic when both are
+    there, then any other decoder (a plugin) against monolithic, or the first two."""
+    if baseline is not None:
+        if baseline not in decoders:
+            raise AdxError(f"--baseline: must be one of the decoders {decoders}, but got {baseline!r}")
+        return [(d, baseline) for d in decoders if d != baseline]
+    if "monolithic" in decoders:
+        first = ["additive"] if "additive" in decoders else []
+        others = [d for d in decoders if d not in ("additive", "monolithic", "masked")]
+        return [(d, "monolithic") for d in first + others]
+    return [(decoders[0], decoders[1])] if len(decoders) > 1 else []
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN): controls the
+    chance of any false rejection in the family, with no assumption on how the tests
+    depend on each other."""
+    finite = sorted((p, i) for i, p in enumerate(p_values) if p == p)
+    out = [math.nan] * len(p_values)
+    m, running = len(finite), 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
 def paired_comparison(
     df: pd.DataFrame,
     by: list[str] | None = None,
-    a: str = "additive",
-    b: str = "monolithic",
+    baseline: str | None = None,
     metrics: tuple[str, ...] = ("lms_id", "rmse_ood", "rmse_recombine"),
     per_run: bool = False,
 ) -> pd.DataFrame:
-    """Per condition, ``a`` minus ``b`` over seeds matched between the two decoders (with
-    ``per_run``, over (seed, restart) pairs): mean difference, 95% confidence interval (t)
-    and the paired t-test p-value."""
+    """Per condition and pair of decoders (``comparison_pairs``), the decoder minus the
+    baseline over seeds matched between the two (with ``per_run``, over (seed, restart)
+    pairs): mean difference, 95% confidence interval (t), the paired t-test p-value and
+    ``p_holm``, that p-value adjusted (Holm) over the conditions of the table, one family
+    per (pair, metric): the correction for testing every cell."""
     from scipy import stats
 
     df = select_models(df, per_run)
@@ -191,29 +225,37 @@ def paired_comparison(
     if df.empty:
         return pd.DataFrame()
     cond = _conditions(df, by)
+    pairs = comparison_pairs(sorted(df["decoder"].unique()), baseline)
     rows = []
     for key, g in df.groupby(cond, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         pair = ["seed", "restart"] if per_run and "restart" in g else ["seed"]
-        ga = g[g["decoder"] == a].groupby(pair)[list(metrics)].mean()
-        gb = g[g["decoder"] == b].groupby(pair)[list(metrics)].mean()
-        seeds = ga.index.intersection(gb.index)
-        for m in metrics:
-            diff = (ga.loc[seeds, m] - gb.loc[seeds, m]).dropna()
-            n = len(diff)
-            row = dict(zip(cond, key, strict=True)) | {"metric": m, "pairs": n}
-            if n == 0:
-                continue
-            mean = float(diff.mean())
-            if n > 1 and diff.std(ddof=1) > 0:
-                sem = float(diff.std(ddof=1) / math.sqrt(n))
-                half = float(stats.t.ppf(0.975, n - 1) * sem)
-                p = float(stats.ttest_rel(ga.loc[diff.index, m], gb.loc[diff.index, m]).pvalue)
-            else:
-                half, p = float("nan"), float("nan")
-            row |= {f"{a} - {b}": mean, "ci95_low": mean - half, "ci95_high": mean + half, "p_value": p}
-            rows.append(row)
-    return pd.DataFrame(rows)
+        for a, b in pairs:
+            ga = g[g["decoder"] == a].groupby(pair)[list(metrics)].mean()
+            gb = g[g["decoder"] == b].groupby(pair)[list(metrics)].mean()
+            seeds = ga.index.intersection(gb.index)
+            for m in metrics:
+                diff = (ga.loc[seeds, m] - gb.loc[seeds, m]).dropna()
+                n = len(diff)
+                if n == 0:
+                    continue
+                row = dict(zip(cond, key, strict=True)) | {"comparison": f"{a} - {b}", "metric": m, "pairs": n}
+                mean = float(diff.mean())
+                if n > 1 and diff.std(ddof=1) > 0:
+                    sem = float(diff.std(ddof=1) / math.sqrt(n))
+                    half = float(stats.t.ppf(0.975, n - 1) * sem)
+                    p = float(stats.ttest_rel(ga.loc[diff.index, m], gb.loc[diff.index, m]).pvalue)
+                else:
+                    half, p = float("nan"), float("nan")
+                row |= {"difference": mean, "ci95_low": mean - half, "ci95_high": mean + half, "p_value": p}
+                rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["p_holm"] = math.nan
+    for _, family in out.groupby(["comparison", "metric"], sort=False):
+        out.loc[family.index, "p_holm"] = holm(list(family["p_value"]))
+    return out
 
 
 def terminal_width() -> int:

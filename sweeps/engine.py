@@ -129,7 +129,8 @@ def run_sweep(
                 file=out,
                 flush=True,
             )
-        init_ray(address, num_cpus)
+        init_ray(address, num_cpus, list(checked.plugin_sources))
+        searcher.plugin_paths = checked.plugin_paths
         check_resources(spec, joined=address is not None, out=out)
         if out and address is None:
             _note_precision(spec, out)
@@ -144,6 +145,7 @@ def run_sweep(
             )
         static = {"git_commit": git_commit(), "versions": versions()}
         writer = ResultWriter(files, progress, static)
+        _leave_the_jobs_folder()
         try:
             _fit(spec, files, store, searcher, writer)
         except Exception:
@@ -171,6 +173,16 @@ def run_sweep(
 
 
 TRIALS_PER_TUNER = 1000
+
+
+def _leave_the_jobs_folder() -> None:
+    """In a driver started by `ray job submit --working-dir`, work from the temporary folder
+    instead of the job's copy of that folder: Ray may delete the copy while the job runs,
+    once no worker on the node holds it (ray-project/ray#52343), and Tune's last step reads
+    the working directory. Everything the driver needs from it (the spec, the plugins) is
+    read by then."""
+    if "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ:
+        os.chdir(tempfile.gettempdir())
 
 
 def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSearcher, writer) -> None:

@@ -4,6 +4,7 @@ package stops the launch with one line naming the spec's key, and writes no tria
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,19 +15,28 @@ from sweeps.spec import SweepSpec, readdress
 
 @dataclass(frozen=True)
 class Preflight:
-    """What the check did: how many distinct configurations, and the seconds it took."""
+    """What the check did: how many distinct configurations, the seconds it took, and the
+    plugins' sources that must travel to the workers (``additive.plugins.source_of``)."""
 
     configurations: int
     seconds: float
+    plugin_sources: tuple[str, ...] = ()
+
+    @property
+    def plugin_paths(self) -> list[str]:
+        """The folders to put on a worker's ``sys.path`` for the plugins to import there."""
+        return sorted({os.path.dirname(p) for p in self.plugin_sources})
 
 
 def check_sweep(spec: SweepSpec, best_params: dict[int, dict[str, Any]] | None = None) -> Preflight:
     """Check each distinct model configuration of ``spec`` once (``additive.check``);
     raise the spec's error (``<file>: <key>: must ...``) at the first that fails."""
     from additive.check import check_key, check_trial
+    from additive.plugins import PLUGIN_FIELDS, is_plugin, source_of
 
     start = time.perf_counter()
     seen: set[tuple] = set()
+    sources: set[str] = set()
     for cell, params in _trials(spec, best_params or {}):
         trial = spec.trial_spec(cell, spec.seeds[0], params)
         key = check_key(trial)
@@ -37,7 +47,11 @@ def check_sweep(spec: SweepSpec, best_params: dict[int, dict[str, Any]] | None =
             check_trial(trial)
         except SpecError as exc:
             raise readdress(spec, exc, cell, params) from None
-    return Preflight(len(seen), time.perf_counter() - start)
+        for name in PLUGIN_FIELDS:
+            path = getattr(trial, name)
+            if is_plugin(path) and (source := source_of(path)) is not None:
+                sources.add(source)
+    return Preflight(len(seen), time.perf_counter() - start, tuple(sorted(sources)))
 
 
 def _trials(spec: SweepSpec, best_params: dict[int, dict[str, Any]]):

@@ -23,10 +23,12 @@ def _tune_environment() -> None:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "600")
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+def init_ray(address: str | None = None, num_cpus: int | None = None, py_modules: list[str] | None = None) -> None:
     """Join ``address`` (``auto``, ``ray://...``, ``host:port``) or start an embedded
     local Ray (node address 127.0.0.1) without a dashboard. An already running Ray in this
-    process is reused."""
+    process is reused. ``py_modules``: the plugins' files and package folders, shipped to
+    every worker through Ray's runtime environment (not inside a job of `ray job submit`,
+    whose own runtime environment does that)."""
     import logging
 
     import ray
@@ -36,6 +38,11 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     # Trial output stays in the Ray logs: errors reach the rows, progress is printed here.
     caller_sigterm = _caller_sigterm()
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    # A driver started by `ray job submit` runs in the job's runtime environment (its
+    # --working-dir reaches every worker); adding modules to it here would replace that
+    # environment, and Ray then removes the folder the driver runs in.
+    if py_modules and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
+        quiet["runtime_env"] = {"py_modules": list(py_modules)}
     try:
         if address:
             ray.init(address=address, **quiet)

@@ -63,10 +63,18 @@ def _distributions(space: dict[str, dict[str, list]]):
 
 
 def _config(
-    spec: SweepSpec, cell: Cell, seed: int, params: dict[str, Any], tid: str, number: int | None, weights: dict | None
+    spec: SweepSpec,
+    cell: Cell,
+    seed: int,
+    params: dict[str, Any],
+    tid: str,
+    number: int | None,
+    weights: dict | None,
+    plugin_paths: list[str] | None = None,
 ) -> dict:
     return {
         "weights": weights,
+        "plugin_paths": plugin_paths or [],
         "restarts": spec.restarts.to_dict() if spec.grouped else None,
         "trial_id": tid,
         "cell": cell.label,
@@ -89,12 +97,14 @@ class SweepSearcher(Searcher):
         optuna_storage: str | None = None,
         done_rows: dict[str, dict[str, Any]] | None = None,
         weights: dict[str, str] | None = None,
+        plugin_paths: list[str] | None = None,
     ):
         metric = spec.search.metric if spec.search else "val_loss"
         mode = spec.search.mode if spec.search else "min"
         super().__init__(metric=metric, mode=mode)
         self.spec = spec
         self.weights = weights  # {"storage": URI, "sweep": name} where trials save their weights
+        self.plugin_paths = plugin_paths or []  # folders the trials put on sys.path (sweeps.plugins)
         self.best_params = best_params or {}
         self.queue: deque[dict] = deque()
         self.studies: dict[tuple[int, int], Any] = {}
@@ -167,7 +177,7 @@ class SweepSearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict | None:
         if self.queue:
-            return self.queue.popleft()
+            return {**self.queue.popleft(), "plugin_paths": self.plugin_paths}
         for _ in range(len(self._order)):
             key = self._order[0]
             self._order.rotate(-1)
@@ -180,7 +190,7 @@ class SweepSearcher(Searcher):
                 trial.set_user_attr("trial_id", tid)
                 self.live[trial_id] = (key, trial.number)
                 params = {**self.best_params.get(cell.index, {}), **trial.params}
-                return _config(self.spec, cell, seed, params, tid, trial.number, self.weights)
+                return _config(self.spec, cell, seed, params, tid, trial.number, self.weights, self.plugin_paths)
         return Searcher.FINISHED  # type: ignore[return-value]  # Tune's sentinel string
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

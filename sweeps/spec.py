@@ -144,7 +144,20 @@ def _label(key: str, value: dict[str, Any]) -> str:
         return f"variant={value[_VARIANT_KEY]}"
     if key == "support" and value.get("support_param") is not None:
         return f"support={value['support']}:{fmt(value['support_param'])}"
+    options = value.get(f"{key}_options")
+    if key in ("decoder", "encoder", "support") and options:
+        return f"{key}={value[key]}({_options_label(options)})"
+    if key.endswith("_options"):
+        return f"{key}={_options_label(value[key]) if value[key] else 'none'}"
     return f"{key}={fmt(next(iter(value.values())))}"
+
+
+def _options_label(options: Any) -> str:
+    """Options as ``k=v`` pairs, sorted: ``{width: 128, depth: 2}`` -> ``depth=2,width=128``."""
+    import json
+
+    mapping = json.loads(options) if isinstance(options, str) else dict(options)
+    return ",".join(f"{k}={v}" for k, v in sorted(mapping.items()))
 
 
 # ----------------------------------------------------------------------------------------
@@ -347,11 +360,18 @@ def _grid_value(key: str, value: Any, path: str, fail, known: set[str]) -> dict[
         return {"dependence": value}
     if key == "support":
         if isinstance(value, dict):
-            extra = set(value) - {"name", "param"}
+            extra = set(value) - {"name", "param", "options"}
             if extra or "name" not in value:
-                raise fail(path, "be a support name or a mapping {name: ..., param: number}", value)
-            return {"support": value["name"], "support_param": value.get("param")}
+                raise fail(path, "be a support name or a mapping {name: ..., param: number, options: {...}}", value)
+            out = {"support": value["name"], "support_param": value.get("param")}
+            return out | ({"support_options": value["options"]} if "options" in value else {})
         return {"support": value}
+    if key in ("decoder", "encoder") and isinstance(value, dict):
+        if set(value) - {"name", "options"} or "name" not in value:
+            raise fail(path, f"be a {key} name or a mapping {{name: package.module:name, options: {{...}}}}", value)
+        return {key: value["name"], f"{key}_options": value.get("options")}
+    if key.endswith("_options") and (value is None or isinstance(value, dict)):
+        return {key: value}
     if isinstance(value, (dict, list)):
         raise fail(path, f"be a single value of `{key}`", value)
     return {key: value}

@@ -72,9 +72,20 @@ def _facts(result: TrialResult) -> dict[str, Any]:
     }
 
 
+def _find_plugins(paths: list[str]) -> None:
+    """Put the folders of the sweep's plugins on ``sys.path`` where they exist here (this
+    machine, a shared filesystem); elsewhere Ray's runtime environment brings them."""
+    import sys
+
+    for path in paths:
+        if os.path.isdir(path) and path not in sys.path:
+            sys.path.insert(0, path)
+
+
 def trial_function(config: dict[str, Any]) -> None:
     from ray import tune
 
+    _find_plugins(config.get("plugin_paths") or [])
     started = time.time()
     spec = TrialSpec.from_dict(config["spec"])
     if not spec.threads:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from analysis.columns import IDENTIFIED_LMS
 from analysis.load import load_trials
-from analysis.tables import IDENTIFIED_LMS, select_models
+from analysis.tables import select_models
 from sweeps.engine import run_sweep
 from sweeps.spec import load_sweep_spec
 

@@ -17,7 +17,7 @@ def test_report_is_one_self_contained_file(known, tmp_path):
     assert page.count("data:image/png;base64,") >= 3
     assert "<th>LMS ID</th>" in page and ">additive<" in page and "boom" in page
     # the results table is turned (a row per metric, a column per decoder) so it fits 1280 px
-    results = page[page.index("<h2>Identifiability") : page.index("<h2>Additive minus")]
+    results = page[page.index("<h2>Identifiability") : page.index("<h2>Paired differences")]
     assert "<th>metric</th>" in results and results.count("<th>additive</th>") == 1
     assert 'src="http' not in page
 

@@ -60,7 +60,8 @@ def test_paired_comparison_matches_hand_computation(known):
     lms = comp[(comp["metric"] == "lms_id") & (comp["dependence"] == 0.0)].iloc[0]
     diffs = np.array([98 - 60, 99 - 70, 100 - 80], dtype=float)
     assert lms["pairs"] == 3
-    assert lms["additive - monolithic"] == pytest.approx(diffs.mean())
+    assert lms["comparison"] == "additive - monolithic"
+    assert lms["difference"] == pytest.approx(diffs.mean())
     from scipy import stats
 
     half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3)

@@ -2,7 +2,8 @@
 with `ray start --address` (separate processes, token authentication on), an S3 server
 (moto) for the results, a sweep submitted with `ray job submit` through the Job API, the
 second node killed mid-sweep (its trial retried on the head), then `adx results table` from
-a separate client process. Every process listens on and talks to 127.0.0.0/8 addresses only,
+a separate client process. One decoder is a plugin that exists only in the job's folder
+(`ray job submit --working-dir`): Ray brings it to both nodes. Every process listens on and talks to 127.0.0.0/8 addresses only,
 and is torn down by PID (never `ray stop`, which would stop every Ray on the machine)."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import s3_server, tiny_sweep_raw
+from tests.plugin_modules import write_plugin
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -133,13 +135,18 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
         for n in nodes:  # every node advertises a loopback address
             assert ipaddress.ip_address(n["NodeManagerAddress"]).is_loopback, nodes
 
+        # a plugin decoder that exists only in the job's folder: Ray ships the folder to the nodes
+        job = tmp_path / "job"
+        job.mkdir()
+        plugin = write_plugin(job)
         raw = tiny_sweep_raw("cluster", seeds=2, retries=2)  # 4 trials, 1 CPU each: both nodes busy
+        raw["grid"] = {"decoder": ["additive", {"name": f"{plugin}:decoder", "options": {"width": 24}}]}
         raw["fixed"].update(steps=60, eval_every=20, fault="slow")  # about 12 s each
-        spec = tmp_path / "cluster.yaml"
+        spec = job / "cluster.yaml"
         spec.write_text(yaml.safe_dump(raw))
         dashboard = f"http://{HEAD_IP}:{dash_port}"
-        entrypoint = [sys.executable, "-m", "sweeps.cli", "sweep", "run", str(spec), "--address", "auto"]
-        submitted = _submit(env, dashboard, [*entrypoint, "--storage", s3, "--no-table"])
+        entrypoint = [sys.executable, "-m", "sweeps.cli", "sweep", "run", "cluster.yaml", "--address", "auto"]
+        submitted = _submit(env, dashboard, [*entrypoint, "--storage", s3, "--no-table"], working_dir=job)
         job_id = _job_id(submitted.stdout + submitted.stderr)
 
         # kill the second node while one of its trials runs
@@ -160,11 +167,12 @@ def test_sweep_on_a_real_two_node_cluster_through_the_job_api_to_s3(tmp_path, s3
             [sys.executable, "-m", "sweeps.cli", "results", "table", "cluster", "--storage", s3, "--format", "csv"],
             client,
         )
-        assert "additive" in table.stdout and "monolithic" in table.stdout
+        assert "additive" in table.stdout and "decoder(width=24)" in table.stdout
         from analysis.load import load_trials
 
         df = load_trials("cluster", s3)
         assert len(df) == 4 and set(df["status"]) == {"ok"} and df["trial_id"].is_unique
+        assert set(df["decoder"]) == {"additive", f"{plugin}:decoder"}  # the plugin trained on both nodes' workers
         # a trial was running on the second node when it was killed; every row is ok, and no
         # row finished there after the kill: that trial ran again on the head
         on_second = df[df["node"].str.startswith(second_id)]
@@ -211,12 +219,12 @@ def _job_id(text: str) -> str:
     raise AssertionError(f"no job id in: {text}")
 
 
-def _submit(env: dict, dashboard: str, entrypoint: list[str]) -> subprocess.CompletedProcess:
-    """`ray job submit`, retried while the head's job agent is still starting (it answers
-    "No available agent to submit job" for a while after the node is up)."""
+def _submit(env: dict, dashboard: str, entrypoint: list[str], working_dir: Path) -> subprocess.CompletedProcess:
+    """`ray job submit --working-dir`, retried while the head's job agent is still starting
+    (it answers "No available agent to submit job" for a while after the node is up)."""
     deadline = time.time() + 120
     while True:
-        out = _ray_job(env, "submit", dashboard, "--no-wait", "--", *entrypoint)
+        out = _ray_job(env, "submit", dashboard, "--no-wait", "--working-dir", str(working_dir), "--", *entrypoint)
         if out.returncode == 0:
             return out
         assert "No available agent" in out.stderr and time.time() < deadline, out.stderr[-3000:]
