@@ -68,9 +68,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def bf16_available(device: torch.device) -> bool:
-    """Whether bf16 autocast is fast here: CUDA, or a CPU with AVX512-BF16 or AMX (oneDNN's
-    bf16 kernels; on other CPUs bf16 is emulated and slower than fp32). ``amp`` on a device
-    without it trains in fp32, with a warning."""
+    """Whether this device has bf16 hardware: CUDA, or a CPU with AVX512-BF16 or AMX
+    (oneDNN's bf16 kernels; elsewhere bf16 is emulated). ``amp`` on a device without it
+    trains in fp32, with a warning. Having it does not make bf16 faster everywhere: on an
+    Intel Xeon with AVX512-BF16 and no AMX a `mini` step is 0.82x as fast (BENCHMARKS.md)."""
     if device.type == "cuda":
         return True
     try:
