@@ -71,7 +71,7 @@ def lms(space: LatentSpace, decoder_kind: str, z_fit, zh_fit, z_eval, zh_eval) -
     """LMS_Spear for scalar blocks, LMS_tree otherwise; with the matched predicted
     dimensions of every true block. Decoders without a known block structure (monolithic,
     and plugins, whose structure the tool cannot see) are scored by the best partition of
-    the predicted dimensions into blocks (PAPER.md, "The metrics")."""
+    the predicted dimensions into blocks (docs/PROTOCOL.md, "The metrics")."""
     if space.block_size == 1:
         score, match = spearman_matching(z_eval, zh_eval)
         return score, [(int(m),) for m in match]

@@ -1,6 +1,6 @@
 """Latent spaces: blocks, supports, dependence mechanisms, ID and OOS samplers.
 
-PAPER.md, "The data". A latent vector z in [0.1, 0.9]^d is split into k blocks, one per
+docs/PROTOCOL.md, "The data". A latent vector z in [0.1, 0.9]^d is split into k blocks, one per
 ball. Block size 1 ("scalar", ScalarLatents): each ball moves vertically at a fixed
 column. Block size 2 ("block", BlockLatents): each ball has (x, y).
 
@@ -281,7 +281,7 @@ class LatentSpace:
 
 def _scm_region(z: np.ndarray, space: LatentSpace, nonlinear: bool) -> np.ndarray:
     """For balls j >= 2, whether ball j lies in the region the paper's SCM assigns it
-    given ball 1 (PAPER.md: ball 1 uniform; if x1 + y1 >= 1 ball 2 ~ U([.1,.5]x[.5,.9])
+    given ball 1 (docs/PROTOCOL.md: ball 1 uniform; if x1 + y1 >= 1 ball 2 ~ U([.1,.5]x[.5,.9])
     else U([.5,.9]x[.1,.5]); nonlinear rule 1.25 (x1^2 + y1^2) >= 1). For scalar
     latents the same rule on y alone: if ball 1 is high, the others are low."""
     cond = _scm_condition(z, space, nonlinear)

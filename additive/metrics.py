@@ -1,4 +1,4 @@
-"""Identifiability and reconstruction metrics (PAPER.md, "The metrics").
+"""Identifiability and reconstruction metrics (docs/PROTOCOL.md, "The metrics").
 
 Pure functions on arrays. ``z`` holds true latents (n, d), ``z_hat`` predicted ones
 (n, d_hat). Scores are in [0, 100]; 100 means the predicted latents equal the true ones

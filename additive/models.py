@@ -1,4 +1,4 @@
-"""Encoders and decoders (PAPER.md, "The models").
+"""Encoders and decoders (docs/PROTOCOL.md, "The models").
 
 Decoder bodies map a latent vector to an image:
 - ``mlp``: the paper's body, depth x [Linear(width), BatchNorm1d, LeakyReLU(0.01)] ->
@@ -165,7 +165,7 @@ class _BlockBodies(nn.Module):
 
 
 class AdditiveDecoder(_BlockBodies):
-    """f(z) = sum_i f_i(z_Bi): one body per block, images summed (PAPER.md, "The claim")."""
+    """f(z) = sum_i f_i(z_Bi): one body per block, images summed (docs/PROTOCOL.md, "The claim")."""
 
     def block_images(self, z: torch.Tensor) -> list[torch.Tensor]:
         """The image each block contributes, f_i(z_Bi)."""
@@ -236,7 +236,7 @@ class ConvEncoder(nn.Module):
     """A small CPU-friendly encoder: ``depth`` stride-2 convolutions (channels 32, 32, 64,
     64, ...), then Linear(hidden) -> Linear(d). ``batch_norm`` puts BatchNorm after every
     hidden layer; ``code_batch_norm`` a BatchNorm1d on the code, as the paper's encoder
-    ends (PAPER.md). ``depth`` 0 halves the image down to 4x4."""
+    ends (docs/PROTOCOL.md). ``depth`` 0 halves the image down to 4x4."""
 
     def __init__(
         self,

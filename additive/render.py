@@ -1,4 +1,4 @@
-"""Vectorised, anti-aliased rendering of balls in torch (PAPER.md, "The data").
+"""Vectorised, anti-aliased rendering of balls in torch (docs/PROTOCOL.md, "The data").
 
 White background, one fixed colour per ball (ball 1 RGB (2,156,154), ball 2 RGB
 (222,100,100)), coordinates in [0, 1] with y pointing up, radius 0.16 in screen units

@@ -1,7 +1,7 @@
 """ResNet-18 (He et al., 2016) in plain torch: the paper's encoder backbone, random init.
 
 The paper's encoder is torchvision's ``resnet18(weights=None)`` with its classifier removed
-(PAPER.md, "The models"). This module builds the same network without torchvision, so the
+(docs/PROTOCOL.md, "The models"). This module builds the same network without torchvision, so the
 paper presets run wherever torch does (torchvision wheels must match the torch build
 exactly, and on a CPU-only install they often do not). It matches torchvision's module
 names (saved weights load either way), its layer order and its initialisation, including

@@ -1,7 +1,7 @@
 """Restarts: train K initialisations over the same data, keep the one with the lowest
 validation loss.
 
-The identifiability theory (PAPER.md, section 3) is about minimisers of the reconstruction
+The identifiability theory (docs/PROTOCOL.md, "The claim") is about minimisers of the reconstruction
 loss; a single run sometimes sticks in a local minimum with a higher validation loss. The
 estimator that speaks to the theory is "train K initialisations, keep the one whose
 validation reconstruction loss is lowest". A *restart group* is the K members of one

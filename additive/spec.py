@@ -33,7 +33,7 @@ RESTART_SEED_STRIDE = 1_000_000
 PAPER_WEIGHT_DECAY = 5e-4
 PIXEL_SCALE = 255.0
 # The authors' weight decay acts on raw [0, 255] pixels; relative to the data loss, the
-# same strength on our [0, 1] pixels is 5e-4 / 255^2 (PAPER.md, "Scale matters").
+# same strength on our [0, 1] pixels is 5e-4 / 255^2 (docs/PROTOCOL.md, "Scale matters").
 SCALE_FAITHFUL_WEIGHT_DECAY = PAPER_WEIGHT_DECAY / PIXEL_SCALE**2
 
 
@@ -45,7 +45,7 @@ def _f(default: Any, help: str) -> Any:
 @dataclass(frozen=True)
 class TrialSpec:
     """Every setting of one trial. Defaults follow the paper's ScalarLatents run
-    (PAPER.md) where its choices do not depend on pixel scale, translated where they do
+    (docs/PROTOCOL.md) where its choices do not depend on pixel scale, translated where they do
     (weight decay), with the departures chosen by the recipe ablation (docs/RESULTS.md,
     "recipe"): a small conv encoder (``resnet18`` is the paper's) and no BatchNorm."""
 

@@ -163,7 +163,7 @@ def _square_shares(z: np.ndarray) -> tuple[float, float, float]:
 
 
 def test_paper_l_density_puts_a_half_on_the_lower_right_arm():
-    """PAPER.md: the authors' sampler gives 1/4, 1/4 and 1/2 to the L's three squares."""
+    """docs/PROTOCOL.md: the authors' sampler gives 1/4, 1/4 and 1/2 to the L's three squares."""
     z = LatentSpace(support="l_shape", l_density="paper").sample(40000, 0)
     assert np.allclose(_square_shares(z), (0.25, 0.25, 0.5), atol=0.01)
 

@@ -1,4 +1,4 @@
-"""Metric sanity tests (PAPER.md, "The metrics"): numbers against definitions."""
+"""Metric sanity tests (docs/PROTOCOL.md, "The metrics"): numbers against definitions."""
 
 from __future__ import annotations
 
