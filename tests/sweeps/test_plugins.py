@@ -110,12 +110,17 @@ def test_a_plugin_sweep_resumes_from_its_stored_spec(ray_local, tmp_path, plugin
     from sweeps.results import Storage
 
     storage = str(tmp_path / "r")
-    run_sweep(parse_sweep_spec(_raw("again", plugin, seeds=1), "again.yaml"), storage, out=None)
+    raw = _raw("again", plugin, seeds=1)
+    raw["grid"] = {
+        "support": [{"name": f"{plugin}:band", "options": {"width": 0.3}}],
+        "decoder": ["additive", {"name": f"{plugin}:decoder", "options": {"width": 24}}],
+    }
+    run_sweep(parse_sweep_spec(raw, "again.yaml"), storage, out=None)
     stored_path = tmp_path / "r" / "again" / "spec.yaml"
     stored = yaml.safe_load(stored_path.read_text())
     stored_path.write_text(yaml.safe_dump({**stored, "seeds": 2}))  # as if stopped half-way
     summary = run_sweep(load_stored_spec(Storage(storage), "again"), storage, resume=True, out=None)
-    assert summary.complete and summary.counts == {"ok": 12}
+    assert summary.complete and summary.counts == {"ok": 4}
     df = pd.read_parquet(tmp_path / "r" / "again" / "trials")
     row = df[(df["seed"] == 1) & (df["decoder"] == f"{plugin}:decoder") & (df["support"] == f"{plugin}:band")]
     assert len(row) == 1 and row["decoder_options"].item() == '{"width":24}'
