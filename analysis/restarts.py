@@ -190,12 +190,15 @@ def cheapest_schedules(
 ) -> pd.DataFrame:
     """Every schedule of k = 2..K members raced at up to ``max_rungs`` rungs chosen among
     ``candidate_steps`` (rungs past the one that leaves a single member are not counted),
-    replayed; for each number of groups whose kept member identifies, the cheapest schedule
-    that reaches it (ties: fewer members, then earlier rungs). The last row is the cheapest
-    schedule with the most hits any schedule reaches."""
+    replayed on the groups that have all K members; for each number of groups whose kept
+    member identifies, the cheapest schedule that reaches it (ties: fewer members, then
+    earlier rungs). The last row is the cheapest schedule with the most hits any schedule
+    reaches."""
     from itertools import combinations
 
     k_max = int(runs.groupby("group")["restart"].nunique().max())
+    complete = runs.groupby("group")["restart"].transform("nunique") == k_max
+    runs, val = runs[complete], val[complete]  # every schedule judged on the same groups
     best: dict[int, tuple[float, int, tuple[int, ...], dict[str, Any], RestartsSpec]] = {}
     for k in range(2, k_max + 1):
         useful = max(1, math.ceil(math.log2(k)))
