@@ -60,9 +60,13 @@ def test_a_plugin_sweep_lands_with_options_tables_comparison_and_plots(ray_local
     assert main(["results", "compare", "plug", "--storage", str(tmp_path / "r"), "--baseline", "nope"]) == 1
     assert "--baseline: must be one of the decoders" in capsys.readouterr().err
     trial = mine[mine["support"] == f"{plugin}:band"]["trial_id"].iloc[0]
-    for kind in ("support", "extrapolation"):
+    for kind in ("support", "map", "extrapolation", "traversal"):
         paths = make_plots(["plug"], str(tmp_path / "r"), kind, str(tmp_path / "plots"), trial=trial)
         assert paths and all(p.stat().st_size > 1000 for p in paths)
+    from analysis.report import write_report
+
+    page = Path(write_report(["plug"], str(tmp_path / "r"), str(tmp_path / "report.html"))).read_text()
+    assert "decoder(width=24)" in page and "band(width=0.3)" in page  # readable names in the report
 
 
 def test_plots_of_a_plugin_that_is_gone_say_so(ray_local, tmp_path, plugin):
