@@ -106,15 +106,23 @@ def _ratios(df: pd.DataFrame, kept: pd.DataFrame, per_run: bool) -> pd.DataFrame
     return pd.DataFrame(out, columns=columns)
 
 
+# Reading order of the built-in shapes: the product support first, then the path-connected
+# ones, then the disconnected one; other names (plugins) after them, by name.
+SUPPORT_ORDER = ("full", "no_overlap", "l_shape", "scm", "scm_nonlinear", "diagonal_band", "disconnected")
+
+
 def _order(labels: list[str]) -> list[str]:
-    """Support or dependence labels in reading order: by name, then by number."""
+    """Support or dependence labels in reading order: by shape (``SUPPORT_ORDER``) or name,
+    then by number, widest band first."""
 
     def key(label: str):
         name, _, number = label.partition(" ")
+        rank = SUPPORT_ORDER.index(name) if name in SUPPORT_ORDER else len(SUPPORT_ORDER)
         try:
-            return (name, float(number))
+            value = float(number)
         except ValueError:
-            return (name, -math.inf)
+            value = math.inf
+        return (rank, name, -value if name == "diagonal_band" else value)
 
     return sorted(set(labels), key=key)
 
