@@ -101,6 +101,13 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the cheapest schedule (K members, up to 3 rungs among --select-at) for each identification count",
     )
+    e.add_argument(
+        "--last-rung-from",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="with --cheapest: only schedules that keep their one member at this step or later",
+    )
     e.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     e.add_argument("--where", default=None)
 
@@ -176,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError:
             raise AdxError(f"--select-at: must be comma-separated steps, but got {args.select_at!r}") from None
         schedules = [_schedule(text) for text in args.schedule]
-        auc, table, note = restart_evidence(df, curves, select_ats, schedules, args.cheapest)
+        auc, table, note = restart_evidence(df, curves, select_ats, schedules, args.cheapest, args.last_rung_from)
         fmt = "md" if args.format == "terminal" else args.format
         print(tables.format_table(auc.round(3), args.format if args.format != "terminal" else "terminal"))
         print()

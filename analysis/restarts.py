@@ -186,14 +186,20 @@ def schedule_table(runs: pd.DataFrame, val: pd.DataFrame, schedules: list[Restar
 
 
 def cheapest_schedules(
-    runs: pd.DataFrame, val: pd.DataFrame, candidate_steps: list[int], steps: int, max_rungs: int = 3
+    runs: pd.DataFrame,
+    val: pd.DataFrame,
+    candidate_steps: list[int],
+    steps: int,
+    max_rungs: int = 3,
+    last_rung_from: int | None = None,
 ) -> pd.DataFrame:
     """Every schedule of k = 2..K members raced at up to ``max_rungs`` rungs chosen among
     ``candidate_steps`` (rungs past the one that leaves a single member are not counted),
     replayed on the groups that have all K members; for each number of groups whose kept
     member identifies, the cheapest schedule that reaches it (ties: fewer members, then
     earlier rungs). The last row is the cheapest schedule with the most hits any schedule
-    reaches."""
+    reaches. ``last_rung_from``: only schedules that keep their one member at this step or
+    later (where the validation loss is known to order the runs)."""
     from itertools import combinations
 
     k_max = int(runs.groupby("group")["restart"].nunique().max())
@@ -204,6 +210,8 @@ def cheapest_schedules(
         useful = max(1, math.ceil(math.log2(k)))
         for n_rungs in range(1, min(max_rungs, useful) + 1):
             for rungs in combinations(sorted(candidate_steps), n_rungs):
+                if last_rung_from is not None and rungs[-1] < last_rung_from:
+                    continue
                 restarts = RestartsSpec(k=k, rungs=rungs)
                 outcome = replay(runs, val, restarts, steps)
                 key = (outcome["cost"], k, rungs)
@@ -245,6 +253,7 @@ def restart_evidence(
     select_ats: list[int] | None = None,
     schedules: list[RestartsSpec] | None = None,
     cheapest: bool = False,
+    last_rung_from: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The AUC table, the selection table and a note (module docstring). The selection
     table has a row per (k, select_at); with ``schedules`` a row per rung schedule instead;
@@ -262,7 +271,7 @@ def restart_evidence(
         raise AdxError(f"--schedule: must race at most the {k_max} members each group has, but got k = {too_many}")
     auc = auc_by_step(runs, val)
     if cheapest:
-        table = cheapest_schedules(runs, val, wanted, steps)
+        table = cheapest_schedules(runs, val, wanted, steps, last_rung_from=last_rung_from)
     elif schedules:
         table = schedule_table(runs, val, schedules, steps)
     else:
@@ -279,8 +288,9 @@ def restart_evidence(
         "(it reads ground truth; it is a reference, not an estimator). Cost: training steps of a group in full "
         "runs, no member failing."
         + (
-            " Each row: the cheapest schedule (k <= the members per group, up to 3 rungs among the steps given) "
-            "whose kept member identifies in that many groups."
+            " Each row: the cheapest schedule (k <= the members per group, up to 3 rungs among the steps given"
+            + (f", the last at step {last_rung_from} or later" if last_rung_from else "")
+            + ") whose kept member identifies in that many groups."
             if cheapest
             else ""
         )

@@ -130,3 +130,11 @@ def test_cli_replays_schedules_and_refuses_bad_ones(evidence, capsys):
     assert "--schedule: must be K:S1,S2,..." in capsys.readouterr().err
     assert main([*args, "--schedule", "3:15"]) == 1
     assert "must be evaluation steps below 30" in capsys.readouterr().err
+
+
+def test_the_cheapest_schedule_may_be_held_to_a_late_last_rung(evidence):
+    """Only schedules keeping their member at step 20 or later: two members chosen at 20."""
+    trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
+    _, table, note = restart_evidence(trials, curves, select_ats=[10, 20], cheapest=True, last_rung_from=20)
+    assert list(table["rungs"]) == ["20"] and list(table["k"]) == [2]
+    assert "the last at step 20 or later" in note
