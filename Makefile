@@ -23,7 +23,7 @@ test: $(STAMP)  ## the default test suite (fast, CPU only)
 test-slow: $(STAMP)  ## long runs: fault injection, training to convergence
 	$(PY) -m pytest -q -m "slow and not preset" --timeout 2400
 
-test-presets: $(STAMP)  ## whole presets against their science targets (mini-block), not in CI
+test-presets: $(STAMP)  ## whole presets against their science targets (mini, mini-block), not in CI
 	$(PY) -m pytest -q -m preset --timeout 3600
 
 lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings

@@ -135,8 +135,9 @@ def test_a_sweep_scales_gpu_workers_up_to_max_workers_packs_four_per_node_and_th
     address = f"{HEAD_IP}:{port}"
     config = tmp_path / "autoscaling.json"
     config.write_text(json.dumps(fake_cluster_config(gcs_address=address)))
-    raw = tiny_sweep_raw("autoscale", seeds=4, retries=1)  # 8 trials of about 12 s
-    raw["fixed"].update(steps=60, eval_every=20, fault="slow", accelerator="cpu")
+    raw = tiny_sweep_raw("autoscale", seeds=4, retries=1)  # 8 trials of about 25 s: the four
+    # placed on a node start within seconds of each other (process start, imports), and overlap
+    raw["fixed"].update(steps=120, eval_every=40, fault="slow", accelerator="cpu")
     raw["resources"] = {"cpu": 0.5, "gpu": 0.25}
     spec = tmp_path / "autoscale.yaml"
     spec.write_text(yaml.safe_dump(raw))

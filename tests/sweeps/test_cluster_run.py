@@ -219,12 +219,16 @@ def _job_id(text: str) -> str:
     raise AssertionError(f"no job id in: {text}")
 
 
-def _submit(env: dict, dashboard: str, entrypoint: list[str], working_dir: Path) -> subprocess.CompletedProcess:
-    """`ray job submit --working-dir`, retried while the head's job agent is still starting
-    (it answers "No available agent to submit job" for a while after the node is up)."""
+def _submit(
+    env: dict, dashboard: str, entrypoint: list[str], working_dir: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`ray job submit` (with `--working-dir` when given), retried while the head's job agent
+    is still starting (it answers "No available agent to submit job" for a while after the
+    node is up)."""
     deadline = time.time() + 120
     while True:
-        out = _ray_job(env, "submit", dashboard, "--no-wait", "--working-dir", str(working_dir), "--", *entrypoint)
+        where = ["--working-dir", str(working_dir)] if working_dir else []
+        out = _ray_job(env, "submit", dashboard, "--no-wait", *where, "--", *entrypoint)
         if out.returncode == 0:
             return out
         assert "No available agent" in out.stderr and time.time() < deadline, out.stderr[-3000:]
