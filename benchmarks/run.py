@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -333,7 +334,6 @@ def bench_sweeps(quick: bool) -> None:
 def _peak_rss_of(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Run ``cmd``; return its wall seconds, the peak resident memory (MB) of that process
     alone (sampled every 0.2 s; Ray's own processes are not counted) and its stderr."""
-    import subprocess
 
     import psutil
 
@@ -360,7 +360,6 @@ def bench_scale(quick: bool) -> None:
     memory, and how long `sweep status`, `results table` and `results query` take on the
     finished sweep (each a whole command, Python's start included; median of 3)."""
     import statistics
-    import subprocess
 
     import yaml
 
@@ -460,6 +459,42 @@ def bench_preflight(quick: bool) -> None:
         emit(f"preflight.{name}", best, "s", first=round(first, 3), configurations=report.configurations)
 
 
+_IMPORT_PLUGIN = """
+import sys, time
+import additive.models  # noqa: F401  (torch and the built-in models, as in a trial's worker)
+from additive.plugins import load_plugin
+t = time.perf_counter()
+for path, field in ((sys.argv[1], "decoder"), (sys.argv[2], "support")):
+    load_plugin(path, field)
+print(time.perf_counter() - t)
+"""
+
+
+def bench_plugins(quick: bool) -> None:
+    """What a plugin costs: the first import of the example plugins in a fresh process that
+    has already imported torch and the models (as a trial's worker has), and the
+    pre-scheduling check of examples/sweep.yaml (6 model configurations, two of them
+    plugins) against the same sweep with built-ins only."""
+    from sweeps.preflight import check_sweep
+    from sweeps.spec import load_sweep_spec
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    cmd = [sys.executable, "-c", _IMPORT_PLUGIN, "examples.decoders:shared_body", "examples.supports:cross"]
+    runs = [float(subprocess.run(cmd, env=env, cwd=root, check=True, capture_output=True, text=True).stdout)
+            for _ in range(1 if quick else 3)]  # fmt: skip
+    emit("plugins.import_first", min(runs), "s", detail="examples.decoders and examples.supports, in a fresh worker")
+    spec = load_sweep_spec(os.path.join(root, "examples", "sweep.yaml"))
+    built_in = load_sweep_spec(
+        os.path.join(root, "examples", "sweep.yaml"),
+        ["grid.support=[l_shape, full]", "grid.decoder=[additive, monolithic]"],
+    )
+    for name, s in (("plugins", spec), ("built_in", built_in)):
+        report = check_sweep(s)
+        best = _best_of(lambda s=s: check_sweep(s), 1 if quick else 3)
+        emit(f"plugins.preflight_{name}", best, "s", configurations=report.configurations)
+
+
 BENCHES = {
     "render": bench_render,
     "train_step": bench_train_step,
@@ -468,6 +503,7 @@ BENCHES = {
     "metrics": bench_metrics,
     "analysis": bench_analysis,
     "preflight": bench_preflight,
+    "plugins": bench_plugins,
     "sweeps": bench_sweeps,
     "scale": bench_scale,
 }
