@@ -366,7 +366,7 @@ class Training:
     ) -> Training:
         """The training ``park`` saved, on ``data`` and ``device``, as it was."""
         training = cls(spec, data, device, callback)
-        state = torch.load(path, map_location=device, weights_only=False)  # our own file, written by park
+        state = torch.load(path, map_location=device, weights_only=True)  # tensors and plain values only
         training.encoder.load_state_dict(state["encoder"])
         training.decoder.load_state_dict(state["decoder"])
         training.optimiser.load_state_dict(state["optimiser"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
 
@@ -179,19 +180,15 @@ class _Scripted:
         return self._result({"val_loss": self.best_loss, "lms_id": 0.0})
 
     def park(self, path):
-        import pickle
-
         _Scripted.parked_at.append((self.spec.restart, self.step))
-        with open(path, "wb") as f:
-            pickle.dump((self.step, self.curves, self.best_loss), f)
+        with open(path, "w") as f:
+            json.dump([self.step, self.curves, self.best_loss], f)
 
     @classmethod
     def unpark(cls, path, spec, data, device, callback=None):
-        import pickle
-
         training = cls(spec, data, device, callback)
-        with open(path, "rb") as f:
-            training.step, training.curves, training.best_loss = pickle.load(f)
+        with open(path) as f:
+            training.step, training.curves, training.best_loss = json.load(f)
         return training
 
 
