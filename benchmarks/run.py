@@ -446,17 +446,23 @@ def bench_preflight(quick: bool) -> None:
     """The pre-scheduling check of a preset (sweeps.preflight): every distinct model
     configuration built on the CPU with one small batch, forward and backward; the first
     call in a process, as `adx sweep run` makes it, then the best of three."""
-    from sweeps.preflight import check_sweep
     from sweeps.spec import load_sweep_spec
 
     root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sweeps", "specs")
     for name in ("mini", "mini-block", "paper", "paper-block"):
-        spec = load_sweep_spec(os.path.join(root, f"{name}.yaml"))
-        t = time.perf_counter()
-        report = check_sweep(spec)
-        first = time.perf_counter() - t
-        best = _best_of(lambda spec=spec: check_sweep(spec), 1 if quick else 3)
-        emit(f"preflight.{name}", best, "s", first=round(first, 3), configurations=report.configurations)
+        first, best, configurations = _check_cost(load_sweep_spec(os.path.join(root, f"{name}.yaml")), quick)
+        emit(f"preflight.{name}", best, "s", first=round(first, 3), configurations=configurations)
+
+
+def _check_cost(spec, quick: bool) -> tuple[float, float, int]:
+    """The pre-scheduling check of ``spec``: seconds of its first call in this process,
+    the best of three (one when quick), and the model configurations it checked."""
+    from sweeps.preflight import check_sweep
+
+    t = time.perf_counter()
+    report = check_sweep(spec)
+    first = time.perf_counter() - t
+    return first, _best_of(lambda: check_sweep(spec), 1 if quick else 3), report.configurations
 
 
 _IMPORT_PLUGIN = """
@@ -475,7 +481,6 @@ def bench_plugins(quick: bool) -> None:
     has already imported torch and the models (as a trial's worker has), and the
     pre-scheduling check of examples/sweep.yaml (6 model configurations, two of them
     plugins) against the same sweep with built-ins only."""
-    from sweeps.preflight import check_sweep
     from sweeps.spec import load_sweep_spec
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -490,9 +495,8 @@ def bench_plugins(quick: bool) -> None:
         ["grid.support=[l_shape, full]", "grid.decoder=[additive, monolithic]"],
     )
     for name, s in (("plugins", spec), ("built_in", built_in)):
-        report = check_sweep(s)
-        best = _best_of(lambda s=s: check_sweep(s), 1 if quick else 3)
-        emit(f"plugins.preflight_{name}", best, "s", configurations=report.configurations)
+        _, best, configurations = _check_cost(s, quick)
+        emit(f"plugins.preflight_{name}", best, "s", configurations=configurations)
 
 
 BENCHES = {

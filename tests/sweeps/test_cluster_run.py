@@ -226,8 +226,8 @@ def _submit(
     is still starting (it answers "No available agent to submit job" for a while after the
     node is up)."""
     deadline = time.time() + 120
+    where = ["--working-dir", str(working_dir)] if working_dir else []
     while True:
-        where = ["--working-dir", str(working_dir)] if working_dir else []
         out = _ray_job(env, "submit", dashboard, "--no-wait", *where, "--", *entrypoint)
         if out.returncode == 0:
             return out
