@@ -244,6 +244,69 @@ def bench_precision(quick: bool) -> None:
                 emit(f"precision.{name}.{decoder}.bf16", t16 * 1e3, "ms/step", baseline=t32 * 1e3, ratio=t32 / t16)
 
 
+def _packing_worker(shape: str, amp: bool, threads: int, steps: int, barrier, out) -> None:
+    """One training process of ``bench_packing``: build the model, warm up, wait for the
+    others, time ``steps`` steps and put the seconds on ``out``."""
+    from additive.spec import TrialSpec
+    from additive.train import build_models
+
+    torch.set_num_threads(threads)
+    kw = STEP_SHAPES[shape]
+    spec = TrialSpec.from_dict({"decoder": "additive", "n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **kw})
+    torch.manual_seed(0)
+    enc, dec = build_models(spec, torch.device("cpu"))
+    x = torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
+    run = _step_timer(enc, dec, x, amp)
+    barrier.wait()
+    out.put(run(steps))
+
+
+def _packed_seconds(shape: str, amp: bool, procs: int, threads: int, steps: int) -> list[float]:
+    """Seconds per step of each of ``procs`` processes training at once, ``threads`` each."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(procs), ctx.Queue()
+    workers = [
+        ctx.Process(target=_packing_worker, args=(shape, amp, threads, steps, barrier, out)) for _ in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    seconds = [out.get() / steps for _ in workers]
+    for w in workers:
+        w.join()
+    return seconds
+
+
+def bench_packing(quick: bool) -> None:
+    """How to spend the machine's cores on trials: one trial with all of them (threads = cores)
+    against one single-thread trial per core (what a sweep with `resources: {cpu: 1}` runs),
+    as training steps per second of the whole machine, the additive decoder of `mini` and
+    `mini-block`, fp32 and (where the CPU has it) bf16."""
+    from additive.train import bf16_available
+
+    cores = os.cpu_count() or 1
+    steps = 30 if quick else 100
+    precisions = [False, True] if bf16_available(torch.device("cpu")) else [False]
+    for shape in ("mini", "mini_block"):
+        n = steps if shape == "mini" else 4 * steps
+        for amp in precisions:
+            tag = f"packing.{shape}.{'bf16' if amp else 'fp32'}"
+            alone = _packed_seconds(shape, amp, 1, 1, n)[0]
+            wide = _packed_seconds(shape, amp, 1, cores, n)[0]
+            packed = _packed_seconds(shape, amp, cores, 1, n)
+            emit(f"{tag}.one_trial_1_thread", 1 / alone, "steps/s", detail=f"{alone * 1e3:.1f} ms/step")
+            emit(f"{tag}.one_trial_{cores}_threads", 1 / wide, "steps/s", detail=f"{wide * 1e3:.1f} ms/step")
+            emit(
+                f"{tag}.{cores}_trials_1_thread",
+                sum(1 / s for s in packed),
+                "steps/s",
+                detail="ms/step of each: " + ", ".join(f"{s * 1e3:.1f}" for s in packed),
+                baseline=1 / wide,
+                ratio=(sum(1 / s for s in packed)) * wide,
+            )
+
+
 def bench_forms(quick: bool) -> None:
     """The additive decoder per block (the project's) against one batched network over the
     blocks (benchmarks/forms.py), same weights, fp32, 1 thread."""
@@ -504,6 +567,7 @@ BENCHES = {
     "train_step": bench_train_step,
     "precision": bench_precision,
     "forms": bench_forms,
+    "packing": bench_packing,
     "metrics": bench_metrics,
     "analysis": bench_analysis,
     "preflight": bench_preflight,

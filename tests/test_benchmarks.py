@@ -23,3 +23,16 @@ def test_gpu_benchmark_dry_run():
     two = next(r for r in rows if r.get("name") == "ensemble.mini.2")
     assert two["ratio"] > 0 and two["baseline"] > 0
     assert all(r["value"] > 0 for r in rows if "value" in r)
+
+
+def test_packing_benchmark_times_each_process():
+    """``bench_packing``'s helper starts the processes together and returns one positive
+    time per step for each of them."""
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.run import _packed_seconds
+
+    seconds = _packed_seconds("mini_block", False, 2, 1, 2)
+    assert len(seconds) == 2
+    assert all(0 < s < 60 for s in seconds)
