@@ -24,7 +24,7 @@ import torch
 from additive.data import Datasets, Split
 from additive.latents import LatentSpace
 from additive.metrics import mcc_pearson, oos_distance, realised_dependence, spearman_matching, tree_matching
-from additive.plugins import is_plugin
+from additive.plugins import declares_blocks, is_plugin
 from additive.render import render_balls_uint8
 
 _CHUNK = 256  # images per forward pass; mini's 5,000 validation images, 1 thread: 1.5 s at 256, 1.9 s at 1024
@@ -67,22 +67,26 @@ def reconstruction_rmse(encoder: torch.nn.Module, decoder: torch.nn.Module, spli
     return float(np.sqrt(mean_squared_error(encoder, decoder, split)))
 
 
-def lms(space: LatentSpace, decoder_kind: str, z_fit, zh_fit, z_eval, zh_eval) -> tuple[float, list[tuple[int, ...]]]:
+def searches_partitions(space: LatentSpace, decoder_kind: str, decoder: torch.nn.Module) -> bool:
+    """Whether LMS_tree scores this decoder over the best partition of the predicted
+    dimensions into blocks: decoders without a known block structure (monolithic, and
+    plugins that do not declare ``additive_blocks``, ``additive.plugins.declares_blocks``)."""
+    if decoder_kind == "monolithic":
+        return True
+    return is_plugin(decoder_kind) and not declares_blocks(decoder, (space.block_size,) * space.n_objects)
+
+
+def lms(
+    space: LatentSpace, search_partitions: bool, z_fit, zh_fit, z_eval, zh_eval
+) -> tuple[float, list[tuple[int, ...]]]:
     """LMS_Spear for scalar blocks, LMS_tree otherwise; with the matched predicted
-    dimensions of every true block. Decoders without a known block structure (monolithic,
-    and plugins, whose structure the tool cannot see) are scored by the best partition of
-    the predicted dimensions into blocks (docs/PROTOCOL.md, "The metrics")."""
+    dimensions of every true block. ``search_partitions`` (``searches_partitions``): score
+    the best partition of the predicted dimensions into blocks (docs/PROTOCOL.md, "The
+    metrics"), else the code's own blocks in order."""
     if space.block_size == 1:
         score, match = spearman_matching(z_eval, zh_eval)
         return score, [(int(m),) for m in match]
-    return tree_matching(
-        z_fit,
-        zh_fit,
-        z_eval,
-        zh_eval,
-        space.block_size,
-        search_partitions=decoder_kind == "monolithic" or is_plugin(decoder_kind),
-    )
+    return tree_matching(z_fit, zh_fit, z_eval, zh_eval, space.block_size, search_partitions=search_partitions)
 
 
 @torch.no_grad()
@@ -173,7 +177,8 @@ def evaluate(
     zh_fit = encode(encoder, data.train.images[:_TREE_FIT]) if space.block_size > 1 else None
     z_test = data.test.z.cpu().numpy()
     zh_test = encode(encoder, data.test.images)
-    lms_id, matched = lms(space, decoder_kind, z_fit, zh_fit, z_test, zh_test)
+    search = searches_partitions(space, decoder_kind, decoder)
+    lms_id, matched = lms(space, search, z_fit, zh_fit, z_test, zh_test)
     out = {
         "rmse_id": reconstruction_rmse(encoder, decoder, data.test),
         "lms_id": lms_id,
@@ -189,7 +194,7 @@ def evaluate(
     if len(data.oos) >= 2:
         zh_oos = encode(encoder, data.oos.images)
         out["rmse_ood"] = reconstruction_rmse(encoder, decoder, data.oos)
-        out["lms_ood"] = lms(space, decoder_kind, z_fit, zh_fit, z_oos, zh_oos)[0]
+        out["lms_ood"] = lms(space, search, z_fit, zh_fit, z_oos, zh_oos)[0]
         out["rmse_recombine"], out["recombine_count"] = rmse_recombine(
             encoder, decoder, space, data.oos, z_train, matched, image_size, seed
         )

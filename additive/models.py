@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from additive.errors import SpecError
-from additive.plugins import call_plugin, is_plugin
+from additive.plugins import call_plugin, declares_blocks, is_plugin
 from additive.resnet import FEATURES, ResNet18
 from additive.spec import BODIES, DECODERS, ENCODERS, MLP_TAILS, TrialSpec
 
@@ -317,7 +317,9 @@ def build_decoder(spec: TrialSpec) -> nn.Module:
     if is_plugin(spec.decoder):
         block_sizes = (space.block_size,) * space.n_objects
         built = call_plugin(spec.decoder, "decoder", spec, block_sizes, options_text=spec.decoder_options)
-        return _module(built, "decoder")
+        decoder = _module(built, "decoder")
+        declares_blocks(decoder, block_sizes)  # a wrong declaration fails here, not in the metrics
+        return decoder
     body = Body(spec.body, spec.width, spec.depth, spec.batch_norm, spec.channels, spec.mlp_tail)
     return make_decoder(spec.decoder, space.block_size, space.n_objects, spec.image_size, body, spec.match_params)
 

@@ -5,7 +5,10 @@ Wherever a trial takes a ``decoder``, ``encoder`` or ``support``, it also takes
 
 - decoder: ``name(spec, block_sizes, **decoder_options) -> torch.nn.Module``, latents
   ``(B, sum(block_sizes))`` to images ``(B, 3, image_size, image_size)`` in [0, 1] pixels
-  (the scale the built-in decoders produce), trained with the same loss;
+  (the scale the built-in decoders produce), trained with the same loss. Its LMS is scored
+  over the best partition of the latent dimensions into blocks (as the monolithic
+  decoder's), unless the module declares ``additive_blocks = block_sizes``: the latent
+  dimensions are its blocks in order, as the additive decoder's (``declares_blocks``);
 - encoder: ``name(spec, latent_dim, **encoder_options) -> torch.nn.Module``, images to
   ``(B, latent_dim)``;
 - support: ``name(z, **support_options) -> numpy bool array``, whether each row of ``z``
@@ -141,3 +144,25 @@ def source_of(path: str) -> str | None:
 
 def _error(field: str, requirement: str) -> SpecError:
     return SpecError(f"`{field}` must {requirement}", field=field, requirement=f"must {requirement}")
+
+
+ADDITIVE_BLOCKS = "additive_blocks"  # the attribute a plugin decoder declares its blocks with
+
+
+def declares_blocks(decoder: object, block_sizes: tuple[int, ...]) -> bool:
+    """Whether a plugin decoder declares that its latent blocks are ``block_sizes`` in order
+    (``decoder.additive_blocks``), so that its LMS is scored on those blocks, as the additive
+    decoder's is; a ``SpecError`` naming ``decoder`` when it declares other blocks."""
+    declared = getattr(decoder, ADDITIVE_BLOCKS, None)
+    if declared is None:
+        return False
+    try:
+        sizes = tuple(int(b) for b in declared)
+    except (TypeError, ValueError):
+        sizes = None
+    if sizes != tuple(block_sizes):
+        requirement = (
+            f"must declare `{ADDITIVE_BLOCKS}` equal to the latent blocks {tuple(block_sizes)}, but got {declared!r}"
+        )
+        raise SpecError(f"`decoder` {requirement}", field="decoder", requirement=requirement)
+    return True

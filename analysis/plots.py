@@ -275,7 +275,7 @@ def extrapolation_figure(row: pd.Series, storage: str, n: int = 7):
     """Images decoded from a latent grid beyond the support; support outlined."""
     import torch
 
-    from additive.evaluate import encode, lms, recombined_codes
+    from additive.evaluate import encode, lms, recombined_codes, searches_partitions
     from additive.latents import HIGH, LOW
     from additive.render import render_balls
 
@@ -299,7 +299,7 @@ def extrapolation_figure(row: pd.Series, storage: str, n: int = 7):
     z_fit = space.sample(2000, 2)
     _, matched = lms(
         space,
-        spec.decoder,
+        searches_partitions(space, spec.decoder, decoder),
         z_fit,
         encode(encoder, render_balls(z_fit, space, spec.image_size)),
         z_test,

@@ -3,7 +3,8 @@
 f(z) = sum_i g([z_Bi, e_i]): every block is drawn by the same network g, told which block
 it draws by a one-hot e_i. Still additive, with one block's worth of parameters. The
 contract (additive/plugins.py): ``name(spec, block_sizes, **options) -> torch.nn.Module``,
-latents (B, sum(block_sizes)) to images (B, 3, S, S) in [0, 1] pixels.
+latents (B, sum(block_sizes)) to images (B, 3, S, S) in [0, 1] pixels. It declares its
+blocks (``additive_blocks``), so its LMS is scored on them, as the additive decoder's is.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class SharedBodyDecoder(nn.Module):
     def __init__(self, block_sizes: tuple[int, ...], image_size: int, body: Body):
         super().__init__()
         self.block_sizes = block_sizes
+        self.additive_blocks = block_sizes  # the latent dimensions are these blocks, in order
         self.net = body.build(max(block_sizes) + len(block_sizes), 3, image_size)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

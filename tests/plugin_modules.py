@@ -35,6 +35,18 @@ def decoder(spec, block_sizes, width=16):
     return Summed(tuple(block_sizes), spec.image_size, width)
 
 
+def declared(spec, block_sizes, width=16):
+    summed = Summed(tuple(block_sizes), spec.image_size, width)
+    summed.additive_blocks = tuple(block_sizes)  # scored on its own blocks, as the additive decoder
+    return summed
+
+
+def declares_wrong(spec, block_sizes, width=16):
+    summed = Summed(tuple(block_sizes), spec.image_size, width)
+    summed.additive_blocks = (sum(block_sizes),)
+    return summed
+
+
 def encoder(spec, latent_dim, hidden=32):
     s = spec.image_size
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * s * s, hidden), nn.LeakyReLU(), nn.Linear(hidden, latent_dim))

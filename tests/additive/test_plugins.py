@@ -83,6 +83,8 @@ def test_a_support_whose_cpe_adds_nothing_has_no_oos_set(plugin):
          "`support` must return one bool per latent, shape ("),
         ({"support": "{plugin}:empty_support"}, "`support` must sample in-support latents on the CPU, but got "
          "SupportError: "),
+        ({"decoder": "{plugin}:declares_wrong"},
+         "`decoder` must declare `additive_blocks` equal to the latent blocks (1, 1), but got (2,)"),
     ],
 )  # fmt: skip
 def test_every_plugin_error_is_one_line_naming_the_field(plugin, fields, message):
@@ -117,3 +119,33 @@ def test_the_check_key_tells_plugins_apart_by_options(plugin):
     a = dataclasses.replace(SMALL, decoder=f"{plugin}:decoder", decoder_options={"width": 8})
     b = dataclasses.replace(a, decoder_options={"width": 16})
     assert check_key(a) != check_key(b) and check_key(a) == check_key(dataclasses.replace(a, seed=3))
+
+
+BLOCK = dataclasses.replace(SMALL, dataset="block", image_size=16, support="scm")  # has an OOS set
+
+
+@pytest.mark.parametrize(
+    ("decoder", "search"),
+    [("additive", False), ("monolithic", True), ("{plugin}:decoder", True), ("{plugin}:declared", False)],
+)
+def test_lms_searches_partitions_unless_the_decoder_declares_its_blocks(plugin, monkeypatch, decoder, search):
+    """On BlockLatents the LMS of a decoder with no known block structure is the best over
+    partitions of the code; a plugin that declares ``additive_blocks`` is scored on its own
+    blocks, as the additive decoder is. Checked in what the trial's metrics pass on."""
+    import additive.evaluate as evaluate
+    from additive.models import build_decoder
+
+    spec = dataclasses.replace(BLOCK, decoder=decoder.replace("{plugin}", plugin))
+    space = spec.latent_space()
+    assert evaluate.searches_partitions(space, spec.decoder, build_decoder(spec)) is search
+    seen = []
+    real = evaluate.tree_matching
+
+    def recording(*args, search_partitions=False):
+        seen.append(search_partitions)
+        return real(*args, search_partitions=search_partitions)
+
+    monkeypatch.setattr(evaluate, "tree_matching", recording)
+    result = run_trial(spec)
+    assert seen == [search, search]  # LMS ID and LMS OOS
+    assert np.isfinite(result.metrics["lms_id"])
