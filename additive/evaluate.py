@@ -73,7 +73,7 @@ def searches_partitions(space: LatentSpace, decoder_kind: str, decoder: torch.nn
     plugins that do not declare ``additive_blocks``, ``additive.plugins.declares_blocks``)."""
     if decoder_kind == "monolithic":
         return True
-    return is_plugin(decoder_kind) and not declares_blocks(decoder, (space.block_size,) * space.n_objects)
+    return is_plugin(decoder_kind) and not declares_blocks(decoder, space.block_sizes)
 
 
 def lms(

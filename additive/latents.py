@@ -126,6 +126,11 @@ class LatentSpace:
         return self.block_size * self.n_objects
 
     @property
+    def block_sizes(self) -> tuple[int, ...]:
+        """The size of every block, in order (what a plugin decoder is built with)."""
+        return (self.block_size,) * self.n_objects
+
+    @property
     def blocks(self) -> list[slice]:
         """Slices of z, one per block (ball)."""
         b = self.block_size

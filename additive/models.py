@@ -315,10 +315,9 @@ def build_decoder(spec: TrialSpec) -> nn.Module:
     """The trial's decoder: a built-in by name, or a plugin ``name(spec, block_sizes, **options)``."""
     space = spec.latent_space()
     if is_plugin(spec.decoder):
-        block_sizes = (space.block_size,) * space.n_objects
-        built = call_plugin(spec.decoder, "decoder", spec, block_sizes, options_text=spec.decoder_options)
+        built = call_plugin(spec.decoder, "decoder", spec, space.block_sizes, options_text=spec.decoder_options)
         decoder = _module(built, "decoder")
-        declares_blocks(decoder, block_sizes)  # a wrong declaration fails here, not in the metrics
+        declares_blocks(decoder, space.block_sizes)  # a wrong declaration fails here, not in the metrics
         return decoder
     body = Body(spec.body, spec.width, spec.depth, spec.batch_norm, spec.channels, spec.mlp_tail)
     return make_decoder(spec.decoder, space.block_size, space.n_objects, spec.image_size, body, spec.match_params)

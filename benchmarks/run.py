@@ -170,6 +170,18 @@ def bench_train_step(quick: bool) -> None:
             )
 
 
+def _step_model(shape: str, decoder: str):
+    """Encoder, decoder (seeded) and one random batch of a preset's trial shape (``STEP_SHAPES``)."""
+    from additive.spec import TrialSpec
+    from additive.train import build_models
+
+    kw = STEP_SHAPES[shape]
+    spec = TrialSpec.from_dict({"decoder": decoder, "n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **kw})
+    torch.manual_seed(0)
+    enc, dec = build_models(spec, torch.device("cpu"))
+    return enc, dec, torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
+
+
 def _step_timer(enc, dec, x, amp: bool):
     """A function that runs n training steps of (enc, dec) on batch x, as ``Training`` does
     (fused Adam, channels-last, bf16 autocast when ``amp``), and returns the seconds."""
@@ -216,8 +228,7 @@ def _matmul_peak(dtype: torch.dtype) -> float:
 def bench_precision(quick: bool) -> None:
     """Training steps in fp32 and under bf16 autocast, per preset shape and decoder, 1 thread,
     with FLOP/s against the core's measured matrix-product peak."""
-    from additive.spec import TrialSpec
-    from additive.train import bf16_available, build_models
+    from additive.train import bf16_available
 
     torch.set_num_threads(1)
     peak = _matmul_peak(torch.float32)
@@ -226,17 +237,14 @@ def bench_precision(quick: bool) -> None:
     if has_bf16:
         emit("peak.bf16_matmul", _matmul_peak(torch.bfloat16) / 1e9, "GFLOP/s", detail="same, bf16")
     steps = 10 if quick else 40
-    for name, kw in STEP_SHAPES.items():
+    for name in STEP_SHAPES:
         for decoder in ("additive", "monolithic"):
-            spec = TrialSpec.from_dict({"decoder": decoder, "n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **kw})
-            torch.manual_seed(0)
-            enc, dec = build_models(spec, torch.device("cpu"))
-            x = torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
+            enc, dec, x = _step_model(name, decoder)
             flops = _step_flops(enc, dec, x)
             fp32 = _step_timer(enc, dec, x, amp=False)
             t32 = min(fp32(steps) for _ in range(2)) / steps
             rate = flops / t32
-            extra: dict = {"flop_per_sample": flops / spec.batch_size, "gflop_s": rate / 1e9, "of_peak": rate / peak}
+            extra: dict = {"flop_per_sample": flops / len(x), "gflop_s": rate / 1e9, "of_peak": rate / peak}
             emit(f"precision.{name}.{decoder}.fp32", t32 * 1e3, "ms/step", **extra)
             if has_bf16:
                 bf16 = _step_timer(enc, dec, x, amp=True)
@@ -247,15 +255,8 @@ def bench_precision(quick: bool) -> None:
 def _packing_worker(shape: str, amp: bool, threads: int, steps: int, barrier, out) -> None:
     """One training process of ``bench_packing``: build the model, warm up, wait for the
     others, time ``steps`` steps and put the seconds on ``out``."""
-    from additive.spec import TrialSpec
-    from additive.train import build_models
-
     torch.set_num_threads(threads)
-    kw = STEP_SHAPES[shape]
-    spec = TrialSpec.from_dict({"decoder": "additive", "n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **kw})
-    torch.manual_seed(0)
-    enc, dec = build_models(spec, torch.device("cpu"))
-    x = torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
+    enc, dec, x = _step_model(shape, "additive")
     run = _step_timer(enc, dec, x, amp)
     barrier.wait()
     out.put(run(steps))
@@ -303,7 +304,7 @@ def bench_packing(quick: bool) -> None:
                 "steps/s",
                 detail="ms/step of each: " + ", ".join(f"{s * 1e3:.1f}" for s in packed),
                 baseline=1 / wide,
-                ratio=(sum(1 / s for s in packed)) * wide,
+                ratio=sum(1 / s for s in packed) * wide,
             )
 
 
@@ -312,18 +313,13 @@ def bench_forms(quick: bool) -> None:
     blocks (benchmarks/forms.py), same weights, fp32, 1 thread."""
     import copy
 
-    from additive.spec import TrialSpec
-    from additive.train import build_models
     from benchmarks.forms import BatchedAdditiveDecoder
 
     torch.set_num_threads(1)
     steps = 10 if quick else 40
     for name in ("mini", "mini_block"):
-        spec = TrialSpec.from_dict({"n_train": 64, "n_val": 8, "n_test": 8, "n_oos": 0, **STEP_SHAPES[name]})
-        torch.manual_seed(0)
-        enc, dec = build_models(spec, torch.device("cpu"))
+        enc, dec, x = _step_model(name, "additive")
         batched = BatchedAdditiveDecoder(dec)
-        x = torch.rand(spec.batch_size, 3, spec.image_size, spec.image_size)
         per_block = _step_timer(enc, dec, x, amp=False)
         one = _step_timer(copy.deepcopy(enc), batched, x, amp=False)
         t_block = min(per_block(steps) for _ in range(2)) / steps
