@@ -108,6 +108,12 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
         metavar="STEP",
         help="with --cheapest: only schedules that keep their one member at this step or later",
     )
+    e.add_argument(
+        "--all-subsets",
+        action="store_true",
+        help="replay every choice of K of a group's members, not only members 0..K-1: the expected number of "
+        "groups whose kept member identifies, with less luck in which members a group has",
+    )
     e.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     e.add_argument("--where", default=None)
 
@@ -183,7 +189,9 @@ def _run(args: argparse.Namespace) -> int:
         except ValueError:
             raise AdxError(f"--select-at: must be comma-separated steps, but got {args.select_at!r}") from None
         schedules = [_schedule(text) for text in args.schedule]
-        auc, table, note = restart_evidence(df, curves, select_ats, schedules, args.cheapest, args.last_rung_from)
+        auc, table, note = restart_evidence(
+            df, curves, select_ats, schedules, args.cheapest, args.last_rung_from, args.all_subsets
+        )
         fmt = "md" if args.format == "terminal" else args.format
         print(tables.format_table(auc.round(3), args.format if args.format != "terminal" else "terminal"))
         print()

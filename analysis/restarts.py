@@ -11,6 +11,9 @@ curves), and that member's final identification.
 
 A selected member continued past a rung is exactly its full run too (``Training.park``), so
 any rung schedule ``restarts: {k, rungs}`` is replayed the same way (``replay``).
+With ``subsets`` every choice of k of a group's members is raced, not only members
+0..k-1, and each group counts the share of choices whose kept member identifies: members
+are independent draws, so this estimates the same rate with less luck in the draw.
 
 Two tables (``restart_evidence``):
 - per evaluation step: the AUC of the validation loss at that step as a predictor of
@@ -113,40 +116,58 @@ def auc_by_step(runs: pd.DataFrame, val: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def replay(runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int) -> dict[str, Any]:
+def replay(
+    runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int, subsets: bool = False
+) -> dict[str, Any]:
     """What ``restarts`` gives on these full-budget runs, group by group: the members
     0..k-1, raced through the rungs on their best-so-far validation losses (``val``,
     rows: runs, columns: steps) exactly as ``additive.restarts`` races them, the kept
     member's final identification, and the cost in full runs. Groups that lack one of the
-    k members are left out."""
-    from additive.restarts import rank_restarts, select_restart
+    k members are left out. ``subsets``: every choice of k of the group's members instead
+    of members 0..k-1, each group counting the share of choices whose kept member
+    identifies (members are independent draws of the initialisation, so this is the same
+    expectation with less luck in which members a group happens to have)."""
+    from itertools import combinations
 
-    kept, anyone, n = [], 0, 0
+    hits, anyone, lms, n = 0.0, 0.0, [], 0
     for _, g in runs.groupby("group"):
-        members = g[g["restart"] < restarts.k].sort_values("restart")
-        if list(members["restart"]) != list(range(restarts.k)):
-            continue  # this group lacks a member: it cannot say what k gives
-        n += 1
-        anyone += bool(members["identified"].any())
-        index = list(members.index)
-        if restarts.schedule:
-            alive = list(range(restarts.k))
-            for rung, keep in zip(restarts.schedule, restarts.survivors, strict=True):
-                losses = [_number(val.loc[index[r], rung]) for r in alive]
-                alive = [alive[j] for j in sorted(rank_restarts(losses)[:keep])]
-            pick = alive[0] if alive else None
+        members = g.sort_values("restart")
+        if subsets:
+            choices = list(combinations(range(len(members)), restarts.k))
         else:
-            pick = select_restart([_number(val.loc[i, steps]) for i in index])
-        if pick is not None:
-            kept.append(members.iloc[pick])
-    picked = pd.DataFrame(kept)
+            members = members[members["restart"] < restarts.k]
+            if list(members["restart"]) != list(range(restarts.k)):
+                continue  # this group lacks a member: it cannot say what k gives
+            choices = [tuple(range(restarts.k))]
+        if not choices:
+            continue
+        n += 1
+        picks = [p for p in (_race(members, val, restarts, steps, list(c)) for c in choices) if p is not None]
+        identified = members["identified"].to_numpy()
+        hits += sum(bool(identified[p]) for p in picks) / len(choices)
+        anyone += sum(bool(identified[list(c)].any()) for c in choices) / len(choices)
+        lms += [float(members["lms_id"].iloc[p]) for p in picks]
     return {
         "groups": n,
-        "hits": int(picked["identified"].sum()) if len(picked) else 0,
-        "anyone": anyone,
-        "lms": float(picked["lms_id"].mean()) if len(picked) else math.nan,
+        "hits": hits if subsets else int(hits),
+        "anyone": anyone if subsets else int(anyone),
+        "lms": float(np.mean(lms)) if lms else math.nan,
         "cost": restarts.cost(steps),
     }
+
+
+def _race(members: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int, alive: list[int]) -> int | None:
+    """The position (in ``members``) of the member that ``restarts`` keeps from ``alive``."""
+    from additive.restarts import rank_restarts, select_restart
+
+    index = list(members.index)
+    if not restarts.schedule:
+        pick = select_restart([_number(val.loc[index[r], steps]) for r in alive])
+        return None if pick is None else alive[pick]
+    for rung, keep in zip(restarts.schedule, restarts.survivors, strict=True):
+        losses = [_number(val.loc[index[r], rung]) for r in alive]
+        alive = [alive[j] for j in sorted(rank_restarts(losses)[:keep])]
+    return alive[0] if alive else None
 
 
 def _number(x: Any) -> float | None:
@@ -155,34 +176,47 @@ def _number(x: Any) -> float | None:
 
 def _row(restarts: RestartsSpec, outcome: dict[str, Any]) -> dict[str, Any]:
     n = outcome["groups"]
+    rate = format_rate if isinstance(outcome["hits"], int) else _expected
     return {
         "k": restarts.k,
         "rungs": ", ".join(f"{s:,}" for s in restarts.schedule) or "end",
         "groups": n,
-        "selected identifies": format_rate(outcome["hits"], n),
+        "selected identifies": rate(outcome["hits"], n),
         "selected LMS ID": round(outcome["lms"], 2),
-        "any member identifies": format_rate(outcome["anyone"], n),
+        "any member identifies": rate(outcome["anyone"], n),
         "cost (full runs)": round(outcome["cost"], 3),
     }
 
 
+def _expected(hits: float, n: int) -> str:
+    """An expected count of groups (averaged over choices of members): no binomial interval."""
+    return f"{hits:.2f}/{n}"
+
+
 def selection_table(
-    runs: pd.DataFrame, val: pd.DataFrame, ks: list[int], select_ats: list[int | None], steps: int
+    runs: pd.DataFrame,
+    val: pd.DataFrame,
+    ks: list[int],
+    select_ats: list[int | None],
+    steps: int,
+    subsets: bool = False,
 ) -> pd.DataFrame:
     """What ``restarts: {k, select_at}`` gives on these runs (module docstring)."""
     rows = []
     for k in ks:
         for at in select_ats if k > 1 else [None]:  # one member: nothing to select
             restarts = RestartsSpec(k=k, select_at=at if k > 1 else None)
-            row = _row(restarts, replay(runs, val, restarts, steps))
+            row = _row(restarts, replay(runs, val, restarts, steps, subsets))
             row.pop("rungs")
             rows.append({"k": k, "select_at": "end" if at is None else int(at), **row})
     return pd.DataFrame(rows)
 
 
-def schedule_table(runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int) -> pd.DataFrame:
+def schedule_table(
+    runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int, subsets: bool = False
+) -> pd.DataFrame:
     """What each rung schedule gives on these runs, one row per schedule."""
-    return pd.DataFrame([_row(r, replay(runs, val, r, steps)) for r in schedules])
+    return pd.DataFrame([_row(r, replay(runs, val, r, steps, subsets)) for r in schedules])
 
 
 def cheapest_schedules(
@@ -192,6 +226,7 @@ def cheapest_schedules(
     steps: int,
     max_rungs: int = 3,
     last_rung_from: int | None = None,
+    subsets: bool = False,
 ) -> pd.DataFrame:
     """Every schedule of k = 2..K members raced at up to ``max_rungs`` rungs chosen among
     ``candidate_steps`` (rungs past the one that leaves a single member are not counted),
@@ -213,7 +248,7 @@ def cheapest_schedules(
                 if last_rung_from is not None and rungs[-1] < last_rung_from:
                     continue
                 restarts = RestartsSpec(k=k, rungs=rungs)
-                outcome = replay(runs, val, restarts, steps)
+                outcome = replay(runs, val, restarts, steps, subsets)
                 key = (outcome["cost"], k, rungs)
                 hits = outcome["hits"]
                 if hits not in best or key < best[hits][:3]:
@@ -254,6 +289,7 @@ def restart_evidence(
     schedules: list[RestartsSpec] | None = None,
     cheapest: bool = False,
     last_rung_from: int | None = None,
+    subsets: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The AUC table, the selection table and a note (module docstring). The selection
     table has a row per (k, select_at); with ``schedules`` a row per rung schedule instead;
@@ -271,11 +307,11 @@ def restart_evidence(
         raise AdxError(f"--schedule: must race at most the {k_max} members each group has, but got k = {too_many}")
     auc = auc_by_step(runs, val)
     if cheapest:
-        table = cheapest_schedules(runs, val, wanted, steps, last_rung_from=last_rung_from)
+        table = cheapest_schedules(runs, val, wanted, steps, last_rung_from=last_rung_from, subsets=subsets)
     elif schedules:
-        table = schedule_table(runs, val, schedules, steps)
+        table = schedule_table(runs, val, schedules, steps, subsets)
     else:
-        table = selection_table(runs, val, list(range(1, k_max + 1)), [*wanted, None], steps)
+        table = selection_table(runs, val, list(range(1, k_max + 1)), [*wanted, None], steps, subsets)
     conditions = [c for c in CONDITION if c in runs and runs[c].nunique(dropna=False) > 1]
     seconds = (runs["train_seconds"] + runs["eval_seconds"].fillna(0)).median()
     note = (
@@ -287,6 +323,12 @@ def restart_evidence(
         f"{IDENTIFIED_LMS:g} at the end. 'any member identifies' is the most a selection could reach "
         "(it reads ground truth; it is a reference, not an estimator). Cost: training steps of a group in full "
         "runs, no member failing."
+        + (
+            " Averaged over every choice of k of a group's members: 'selected identifies' is the expected number "
+            "of groups whose kept member identifies, not a count (no interval)."
+            if subsets
+            else ""
+        )
         + (
             " Each row: the cheapest schedule (k <= the members per group, up to 3 rungs among the steps given"
             + (f", the last at step {last_rung_from} or later" if last_rung_from else "")

@@ -138,3 +138,30 @@ def test_the_cheapest_schedule_may_be_held_to_a_late_last_rung(evidence):
     _, table, note = restart_evidence(trials, curves, select_ats=[10, 20], cheapest=True, last_rung_from=20)
     assert list(table["rungs"]) == ["20"] and list(table["k"]) == [2]
     assert "the last at step 20 or later" in note
+
+
+def test_every_choice_of_members_by_hand(evidence, capsys):
+    """Two of the three members, all three choices, kept at step 10 (by hand): seed 0 keeps
+    r1 from (r0, r1) and from (r1, r2), which identifies, and r0 from (r0, r2), which fails:
+    2/3; seed 1 keeps r1 or r2, which fail, in every choice: 0; seed 2 has no identifying
+    member. Expected groups: 2/3 of 3. At step 20: seed 0 keeps an identifying member in all
+    three choices, seed 1 in two (r0 wins both its pairs): 1 + 2/3. Three of three members is
+    one choice, so the race at 10 and 20 counts as the members 0..2 replay does (1 group)."""
+    from additive.spec import RestartsSpec
+
+    trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
+    schedules = [RestartsSpec(k=2, rungs=(10,)), RestartsSpec(k=2, rungs=(20,)), RestartsSpec(k=3, rungs=(10, 20))]
+    _, table, note = restart_evidence(trials, curves, schedules=schedules, subsets=True)
+    t = table.set_index(["k", "rungs"])
+    assert t.loc[(2, "10"), "selected identifies"] == "0.67/3"
+    assert t.loc[(2, "10"), "any member identifies"] == "1.67/3"  # seed 1: (r1, r2) has none
+    assert t.loc[(2, "20"), "selected identifies"] == "1.67/3"
+    assert t.loc[(3, "10, 20"), "selected identifies"] == "1.00/3"
+    assert t.loc[(2, "10"), "selected LMS ID"] == pytest.approx(
+        (99.9 + 60.0 + 99.9 + 70.0 + 65.0 + 65.0 + 50.0 + 50.0 + 40.0) / 9, abs=0.01
+    )  # seed 2 at step 10: (r0, r1) keeps r0 (0.2), (r0, r2) r0, (r1, r2) r1 (0.3 < 0.4)
+    assert "expected number of groups" in note
+    from sweeps.cli import main
+
+    assert main(["results", "restarts", "ev", "--storage", str(evidence), "--schedule", "2:20", "--all-subsets"]) == 0
+    assert "1.67/3" in capsys.readouterr().out
