@@ -324,6 +324,18 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
+def _when_selected(grouped: pd.DataFrame) -> str:
+    """When a restart group chose its member: at one step, raced through rungs, or at the end.
+    ``rungs`` holds a step list (``select_at`` as one rung); files older than it hold only
+    ``select_at``."""
+    rungs = sorted(str(x) for x in grouped["rungs"].dropna().unique()) if "rungs" in grouped else []
+    if any("," in r for r in rungs):
+        races = " or ".join(r.replace(",", ", ") for r in rungs)
+        return f"raced at rungs {races} (the better half goes on at each, one kept at the last)"
+    at = sorted({int(r) for r in rungs} | {int(x) for x in grouped["select_at"].dropna().unique()})
+    return f"selected at step {', '.join(map(str, at))}" if at else "all run in full, selected at the end"
+
+
 def estimator_note(df: pd.DataFrame, per_run: bool = False) -> str:
     """What each number of a table stands for: the selected member of a restart group, or
     every full-budget run."""
@@ -331,13 +343,12 @@ def estimator_note(df: pd.DataFrame, per_run: bool = False) -> str:
     if grouped.empty:
         return "One run per (cell, seed)" + (" (no restarts)." if per_run else ".")
     k = sorted(int(x) for x in grouped["restarts"].dropna().unique())
-    at = sorted(int(x) for x in grouped["select_at"].dropna().unique())
-    when = f"selected at step {', '.join(map(str, at))}" if at else "all run in full, selected at the end"
+    when = _when_selected(grouped)
     group = f"restarts: {' or '.join(map(str, k))} initialisations per (cell, seed), {when}"
     if per_run:
         return (
             f"Per run ({group}): every member that trained the full budget is one run (the single-run "
-            "estimator); members stopped at the selection step are left out."
+            "estimator); members stopped at a selection step are left out."
         )
     return (
         f"Selected ({group}): each (cell, seed) is the member with the lowest validation loss, chosen without "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -186,6 +187,23 @@ def test_members_stopped_at_select_at_are_neither_runs_nor_failures(tmp_path):
         table, note = results_table(df, per_run=per_run)
         assert table["additive LMS>=99"].item() == "1/2 (0.09-0.91)" and table["additive not ok"].item() == 0
     assert "selected at step 500" in note
+
+
+@pytest.mark.parametrize(
+    ("rungs", "select_at", "said"),
+    [
+        ("1000,6000,8000", None, "raced at rungs 1000, 6000, 8000 (the better half goes on"),
+        ("2000", None, "selected at step 2000"),  # one rung written as rungs
+        ("500", 500, "selected at step 500"),  # select_at, as the engine writes it
+        (None, None, "all run in full"),
+    ],
+)
+def test_the_note_says_how_a_group_chose_its_member(tmp_path, rungs, select_at, said):
+    rows = _group_rows("how", 0, "additive", [("stopped", 0.003, None), ("ok", 0.001, 100.0)], select_at=select_at)
+    rows = [dataclasses.replace(row, rungs=rungs) for row in rows]
+    write_rows(tmp_path, "how", rows)
+    _, note = results_table(load_trials("how", str(tmp_path)))
+    assert said in note
 
 
 def test_selection_in_tables_never_reads_ground_truth(tmp_path):
