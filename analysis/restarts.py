@@ -142,7 +142,8 @@ def replay(
         if not choices:
             continue
         n += 1
-        picks = [p for p in (_race(members, val, restarts, steps, list(c)) for c in choices) if p is not None]
+        curves = val.loc[members.index]  # the group's best-so-far losses, looked up once
+        picks = [p for p in (_race(curves, restarts, steps, list(c)) for c in choices) if p is not None]
         identified = members["identified"].to_numpy()
         hits += sum(bool(identified[p]) for p in picks) / len(choices)
         anyone += sum(bool(identified[list(c)].any()) for c in choices) / len(choices)
@@ -156,16 +157,17 @@ def replay(
     }
 
 
-def _race(members: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int, alive: list[int]) -> int | None:
-    """The position (in ``members``) of the member that ``restarts`` keeps from ``alive``."""
+def _race(curves: pd.DataFrame, restarts: RestartsSpec, steps: int, alive: list[int]) -> int | None:
+    """The position (a row of the group's ``curves``) of the member that ``restarts`` keeps
+    from ``alive``."""
     from additive.restarts import rank_restarts, select_restart
 
-    index = list(members.index)
     if not restarts.schedule:
-        pick = select_restart([_number(val.loc[index[r], steps]) for r in alive])
+        pick = select_restart([_number(curves.iat[r, curves.columns.get_loc(steps)]) for r in alive])
         return None if pick is None else alive[pick]
     for rung, keep in zip(restarts.schedule, restarts.survivors, strict=True):
-        losses = [_number(val.loc[index[r], rung]) for r in alive]
+        column = curves[rung].to_numpy()
+        losses = [_number(column[r]) for r in alive]
         alive = [alive[j] for j in sorted(rank_restarts(losses)[:keep])]
     return alive[0] if alive else None
 
