@@ -163,7 +163,8 @@ def _race(curves: pd.DataFrame, restarts: RestartsSpec, steps: int, alive: list[
     from additive.restarts import rank_restarts, select_restart
 
     if not restarts.schedule:
-        pick = select_restart([_number(curves.iat[r, curves.columns.get_loc(steps)]) for r in alive])
+        column = curves[steps].to_numpy()
+        pick = select_restart([_number(column[r]) for r in alive])
         return None if pick is None else alive[pick]
     for rung, keep in zip(restarts.schedule, restarts.survivors, strict=True):
         column = curves[rung].to_numpy()
@@ -176,9 +177,10 @@ def _number(x: Any) -> float | None:
     return None if x is None or x != x else float(x)
 
 
-def _row(restarts: RestartsSpec, outcome: dict[str, Any]) -> dict[str, Any]:
+def _row(restarts: RestartsSpec, outcome: dict[str, Any], subsets: bool) -> dict[str, Any]:
+    """One table row; with ``subsets`` the counts are expected counts (``_expected``)."""
     n = outcome["groups"]
-    rate = format_rate if isinstance(outcome["hits"], int) else _expected
+    rate = _expected if subsets else format_rate
     return {
         "k": restarts.k,
         "rungs": ", ".join(f"{s:,}" for s in restarts.schedule) or "end",
@@ -208,7 +210,7 @@ def selection_table(
     for k in ks:
         for at in select_ats if k > 1 else [None]:  # one member: nothing to select
             restarts = RestartsSpec(k=k, select_at=at if k > 1 else None)
-            row = _row(restarts, replay(runs, val, restarts, steps, subsets))
+            row = _row(restarts, replay(runs, val, restarts, steps, subsets), subsets)
             row.pop("rungs")
             rows.append({"k": k, "select_at": "end" if at is None else int(at), **row})
     return pd.DataFrame(rows)
@@ -218,7 +220,7 @@ def schedule_table(
     runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int, subsets: bool = False
 ) -> pd.DataFrame:
     """What each rung schedule gives on these runs, one row per schedule."""
-    return pd.DataFrame([_row(r, replay(runs, val, r, steps, subsets)) for r in schedules])
+    return pd.DataFrame([_row(r, replay(runs, val, r, steps, subsets), subsets) for r in schedules])
 
 
 def cheapest_schedules(
@@ -259,7 +261,7 @@ def cheapest_schedules(
     for hits in sorted(best, reverse=True):  # a schedule counts if nothing cheaper reaches more
         cost, _, _, outcome, restarts = best[hits]
         if cost < cheapest:
-            rows.append(_row(restarts, outcome))
+            rows.append(_row(restarts, outcome, subsets))
             cheapest = cost
     return pd.DataFrame(rows[::-1])
 
