@@ -175,10 +175,13 @@ def _evaluating(encoder: nn.Module, decoder: nn.Module) -> Iterator[None]:
         decoder.train()
 
 
-def validation_loss(encoder, decoder, data: Datasets) -> float:
-    """Mean pixel MSE on the validation set (the model-selection criterion)."""
+def validation_loss(encoder, decoder, data: Datasets, bf16: bool = False) -> float:
+    """Mean pixel MSE on the validation set (the model-selection criterion); ``bf16``: the
+    networks under bf16 autocast (``val_amp``), the squared errors summed in fp32."""
     with _evaluating(encoder, decoder):
-        return mean_squared_error(encoder, decoder, data.val)
+        device = next(iter(encoder.parameters()), torch.empty(0)).device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            return mean_squared_error(encoder, decoder, data.val)
 
 
 class Training:
@@ -206,8 +209,14 @@ class Training:
         self.encoder, self.decoder = build_models(spec, device)
         self.optimiser = make_optimiser(self.encoder, self.decoder, spec, device)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, _lr_lambda(spec))
-        self.autocast = spec.amp and bf16_available(device)
-        if spec.amp and not self.autocast:
+        amp = spec.amp
+        if amp == "auto":  # a trial alone decides for itself; a sweep decides once, at its start
+            from additive.precision import choose_amp
+
+            amp = choose_amp([spec], threads=torch.get_num_threads(), device=device.type).amp
+        self.autocast = bool(amp) and bf16_available(device)
+        self.val_autocast = self.autocast and spec.val_amp
+        if amp and not self.autocast:
             warnings.warn(
                 f"amp: this {device.type.upper()} has no bf16 hardware (AVX512-BF16 or AMX); training in fp32",
                 RuntimeWarning,
@@ -285,7 +294,7 @@ class Training:
         if not math.isfinite(train_loss):
             raise DivergedError(f"training loss became {train_loss} at step {step}")
         recalibrate_batch_norm(encoder, decoder, self.data.train, self.recalibration_idx, spec.batch_size)
-        val = validation_loss(encoder, decoder, self.data)
+        val = validation_loss(encoder, decoder, self.data, self.val_autocast)
         if self.observe is not None:
             with _evaluating(encoder, decoder):
                 self.observe(step, encoder, decoder, self.data)

@@ -79,7 +79,69 @@ def sweep_status(storage: str, name: str) -> dict[str, Any]:
     }
     if spec.grouped:
         out["groups"] = group_status(spec, rows)
+    out["seeds"] = seed_status(spec, rows)
+    out["pace"] = pace(spec, rows)
     return out
+
+
+def _units(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each unit of work: a restart group's members, or one trial's row."""
+    units: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        units.setdefault(r.get("restart_group") or r["trial_id"], []).append(r)
+    return units
+
+
+def seed_status(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[int, dict[str, int]]:
+    """Per seed, the units done (restart groups, or trials) of those planned. Trials are
+    handed out seed by seed (every cell's first seed before any cell's second), so a sweep
+    stopped part-way has whole seeds done and the next one in progress."""
+    per_seed = spec.search.n_trials if spec.search else 1
+    out = {seed: {"done": 0, "planned": per_seed * len(spec.cells())} for seed in spec.seeds}
+    for members in _units(rows).values():
+        seed = members[0].get("seed")
+        if seed in out:
+            out[seed]["done"] += 1
+    return out
+
+
+PART_GAP_S = 120.0
+
+
+def pace(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The rate measured so far and the time left at it: units done per hour of the time the
+    sweep was running (the union of its units' start-to-finish intervals, so the gaps between
+    parts do not count; a gap under ``PART_GAP_S`` is the scheduler's between two units, not
+    a stop), and the units left over that rate. None before the first unit."""
+    spans = []
+    for members in _units(rows).values():
+        start = min((m["started_at"] for m in members if m.get("started_at") is not None), default=None)
+        end = max((m["finished_at"] for m in members if m.get("finished_at") is not None), default=None)
+        if start is not None and end is not None and end >= start:
+            spans.append((start, end))
+    if not spans:
+        return None
+    spans.sort()
+    running, parts = 0.0, 1
+    cur_start, cur_end = spans[0]
+    for start, end in spans[1:]:
+        if (start - cur_end).total_seconds() > PART_GAP_S:
+            running += (cur_end - cur_start).total_seconds()
+            cur_start, parts = start, parts + 1
+        cur_end = max(cur_end, end)
+    running += (cur_end - cur_start).total_seconds()
+    planned = spec.n_planned // spec.restarts.k
+    done = len(spans)
+    rate = done / running * 3600 if running > 0 else None
+    left = max(planned - len(_units(rows)), 0)
+    return {
+        "units_done": done,
+        "units_planned": planned,
+        "running_hours": running / 3600,
+        "stretches": parts,
+        "per_hour": rate,
+        "hours_left": None if not rate else left / rate,
+    }
 
 
 def group_status(spec: SweepSpec, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # sweep
     sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
-        dest="cmd", metavar="{run,resume,status,list,compact}"
+        dest="cmd", metavar="{run,resume,status,list,compact,publish}"
     )
     sweep.required = True
     run = sweep.add_parser("run", help="run a sweep spec (YAML)")
@@ -123,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     cp.add_argument("name")
     _storage(cp)
+
+    pb = sweep.add_parser(
+        "publish",
+        help="copy a sweep's spec, rows and learning curves (no weights, no Ray state) into the published folder",
+    )
+    pb.add_argument("name")
+    _storage(pb)
+    pb.add_argument("--to", default="results/published", help="the published folder (default: ./results/published)")
 
     # results
     results = sub.add_parser("results", help="query results, tables, plots and reports")
@@ -303,6 +311,21 @@ def _sweep(args: argparse.Namespace) -> int:
         added = SweepFiles(store, args.name).compact()
         print(f"{args.name}: {added} trial files folded into _compacted/trials.parquet")
         return 0
+    if args.cmd == "publish":
+        from sweeps.publish import BUDGET_BYTES, publish, published_bytes
+
+        done = publish(args.name, args.storage, args.to)
+        used = published_bytes(args.to)
+        print(
+            f"{done.name}: {done.rows} rows and {done.curve_rows} curve points ({done.bytes / 1024:.0f} KiB) "
+            f"published to {done.folder}; the published folder holds {used / 2**20:.2f} MiB of its "
+            f"{BUDGET_BYTES / 2**20:.0f} MiB budget"
+        )
+        if used > BUDGET_BYTES:
+            raise AdxError(
+                f"{args.to}: must stay within {BUDGET_BYTES / 2**20:.0f} MiB, but holds {used / 2**20:.2f} MiB"
+            )
+        return 0
     if args.cmd == "status":
         st = engine.sweep_status(args.storage, args.name)
         if args.json:
@@ -318,6 +341,16 @@ def _sweep(args: argparse.Namespace) -> int:
             print(
                 f"  restart groups: {g['done']}/{g['planned']} done, {g['k']} members each, {race}; "
                 f"cost per group in full runs: {g['cost_planned']:.2f} planned{trained}"
+            )
+        unit = "groups" if "groups" in st else "trials"
+        seeds = ", ".join(f"{seed}: {v['done']}/{v['planned']}" for seed, v in st["seeds"].items())
+        print(f"  {unit} done per seed: {seeds}")
+        if st["pace"] is not None and st["pace"]["per_hour"]:
+            p = st["pace"]
+            left = "" if st["complete"] else f"; about {_hours(p['hours_left'])} left at that rate"
+            print(
+                f"  pace: {p['per_hour']:.1f} {unit}/h over {_hours(p['running_hours'])} of running "
+                f"({p['stretches']} stretch(es)){left}"
             )
         for label, c in st["cells"].items():
             parts = ", ".join(f"{k} {v}" for k, v in c.items() if k != "planned")
@@ -373,6 +406,10 @@ def _sweep(args: argparse.Namespace) -> int:
             f"no trial of sweep {spec.name!r} succeeded ({_counts(summary.counts)}); the errors are listed above"
         )
     return 0
+
+
+def _hours(h: float) -> str:
+    return f"{int(h)} h {round((h - int(h)) * 60):02d} min" if h >= 1 else f"{h * 60:.0f} min"
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -27,7 +27,7 @@ from sweeps.results import (
     git_commit,
     versions,
 )
-from sweeps.spec import SweepSpec, spec_to_yaml
+from sweeps.spec import SweepSpec, pin_amp, spec_to_yaml, uses_auto_amp
 from sweeps.writer import ResultWriter, make_row
 
 if TYPE_CHECKING:
@@ -129,6 +129,9 @@ def run_sweep(
                 file=out,
                 flush=True,
             )
+        if uses_auto_amp(spec):  # decided once, by timing; the stored spec keeps the choice
+            spec = _decide_amp(spec, files, store, out)
+            searcher = SweepSearcher(spec, done, best_params, optuna_storage, done_rows, weights)
         init_ray(address, num_cpus, list(checked.plugin_sources))
         searcher.plugin_paths = checked.plugin_paths
         check_resources(spec, joined=address is not None, out=out)
@@ -144,7 +147,7 @@ def run_sweep(
                 flush=True,
             )
         static = {"git_commit": git_commit(), "versions": versions()}
-        writer = ResultWriter(files, progress, static)
+        writer = ResultWriter(files, progress, static, asha_rungs(spec))
         _leave_the_jobs_folder()
         try:
             _fit(spec, files, store, searcher, writer)
@@ -188,12 +191,13 @@ def _leave_the_jobs_folder() -> None:
 def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSearcher, writer) -> None:
     from ray.tune.schedulers import ASHAScheduler
 
+    from sweeps.trainable import RUNG_STEP
+
     scheduler = None
     if spec.scheduler:
-        steps = max(spec.trial_spec(cell, spec.seeds[0]).steps for cell in spec.cells())
         scheduler = ASHAScheduler(
-            time_attr="step",
-            max_t=max(steps, spec.scheduler["grace_steps"] + 1),
+            time_attr=RUNG_STEP,
+            max_t=_asha_max_t(spec),
             grace_period=spec.scheduler["grace_steps"],
             reduction_factor=spec.scheduler["reduction_factor"],
         )
@@ -216,6 +220,24 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
         chunk += 1
         if len(writer.written) - before < n:  # stopped (Ctrl-C, SIGTERM): the caller reports it
             return
+
+
+def _asha_max_t(spec: SweepSpec) -> int:
+    assert spec.scheduler is not None
+    return max(max(spec.trial_spec(cell, spec.seeds[0]).steps for cell in spec.cells()), spec.scheduler["grace_steps"])
+
+
+def asha_rungs(spec: SweepSpec) -> list[int]:
+    """The steps at which ASHA compares trials: grace_steps x reduction_factor^i below the
+    longest trial's budget (a trial's last evaluation is never a rung: ``RUNG_STEP``)."""
+    if not spec.scheduler:
+        return []
+    grace, factor, max_t = spec.scheduler["grace_steps"], spec.scheduler["reduction_factor"], _asha_max_t(spec)
+    out, rung = [], grace
+    while rung < max_t:
+        out.append(rung)
+        rung *= factor
+    return out
 
 
 def _tuner(spec: SweepSpec, searcher, scheduler, resources: dict, ray_dir: str, name: str, n: int, writer):
@@ -244,6 +266,29 @@ def _tuner(spec: SweepSpec, searcher, scheduler, resources: dict, ray_dir: str, 
             callbacks=[writer],
         ),
     )
+
+
+def _decide_amp(spec: SweepSpec, files: SweepFiles, store: Storage, out: TextIO | None) -> SweepSpec:
+    """``amp: auto``: time a few training steps of each distinct model of the sweep in fp32
+    and bf16 on this machine, with the threads a trial gets (``additive.precision``), pin
+    the faster in the spec and record the measurement beside it (``precision.json``)."""
+    import json
+
+    import torch
+
+    from additive.precision import choose_amp
+
+    use_cuda = spec.resources["gpu"] > 0 and torch.cuda.is_available()
+    trials = [spec.trial_spec(cell, spec.seeds[0]) for cell in spec.cells()]
+    choice = choose_amp(
+        [t for t in trials if t.amp == "auto"],
+        threads=max(1, int(spec.resources["cpu"])),
+        device="cuda" if use_cuda else "cpu",
+    )
+    if out:
+        print(f"[{spec.name}] {choice.describe()}", file=out, flush=True)
+    store.write_bytes(files.dir + "/precision.json", (json.dumps(choice.to_dict(), indent=1) + "\n").encode())
+    return pin_amp(spec, choice.amp)
 
 
 def _note_precision(spec: SweepSpec, out: TextIO) -> None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from additive.spec import TrialSpec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_PACKAGES = ("torch", "ray", "optuna", "numpy", "sklearn", "pyarrow")
 VERSIONS_TYPE = pa.struct([(name, pa.string()) for name in VERSION_PACKAGES])
 _TS = pa.timestamp("ms", tz="UTC")
@@ -91,6 +91,7 @@ class TrialRow:
     eval_seconds: float | None = None
     device: str | None = None
     precision: str | None = None
+    hardware: str | None = None
     node: str | None = None
     git_commit: str | None = None
     versions: dict[str, str] | None = None

@@ -10,6 +10,7 @@ of the results. Every error reads
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -575,3 +576,29 @@ def spec_to_yaml(spec: SweepSpec) -> str:
     defaults = {f.name: f.default for f in dataclass_fields(TrialSpec) if f.name != "seed"}
     raw["fixed"] = {**defaults, **(raw.get("fixed") or {})}
     return yaml.safe_dump(raw, sort_keys=False)
+
+
+def uses_auto_amp(spec: SweepSpec) -> bool:
+    """Whether any trial of ``spec`` leaves its precision to ``amp: auto``."""
+    return any(spec.trial_spec(cell, spec.seeds[0]).amp == "auto" for cell in spec.cells())
+
+
+def pin_amp(spec: SweepSpec, amp: bool) -> SweepSpec:
+    """``spec`` with every ``amp: auto`` (in ``fixed``, a grid value or a variant) replaced by
+    ``amp``: the precision a sweep decided at its start, stored with it so that a resume,
+    on this machine or another, trains in the precision the sweep started with."""
+    raw = copy.deepcopy(spec.raw)
+
+    def pin(mapping: Any) -> None:
+        if isinstance(mapping, dict) and mapping.get("amp") == "auto":
+            mapping["amp"] = amp
+
+    pin(raw.get("fixed"))
+    for key, values in (raw.get("grid") or {}).items():
+        if not isinstance(values, list):
+            continue
+        if key == "amp":
+            raw["grid"][key] = [amp if v == "auto" else v for v in values]
+        for value in values:
+            pin(value)
+    return parse_sweep_spec(raw, spec.source)

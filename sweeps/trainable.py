@@ -19,6 +19,7 @@ import traceback
 from typing import Any
 
 from additive.errors import DivergedError
+from additive.precision import hardware
 from additive.spec import RestartsSpec, TrialSpec
 from additive.train import TrialResult, run_trial
 from sweeps.rows import CURVE_KEYS, METRICS
@@ -55,6 +56,12 @@ def _save_weights(config: dict[str, Any], local_path: str, trial_id: str | None 
         files.storage.write_bytes(files.weights_path(trial_id or config["trial_id"]), f.read())
 
 
+# The time a scheduler (ASHA) reads: the step of every evaluation before the last. The last
+# evaluation and the final report leave it out, so that no trial which trained its whole
+# budget is stopped before its final row (ASHA stops a trial whose time reaches max_t).
+RUNG_STEP = "rung_step"
+
+
 def member_id(group_id: str, restart: int) -> str:
     return f"{group_id}-r{restart}"
 
@@ -69,6 +76,7 @@ def _facts(result: TrialResult) -> dict[str, Any]:
         "eval_seconds": result.eval_seconds,
         "device": result.device,
         "precision": result.precision,
+        "hardware": hardware(result.device),
     }
 
 
@@ -97,6 +105,8 @@ def trial_function(config: dict[str, Any]) -> None:
         nonlocal last_step
         last_step = step
         out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {"step": step}
+        if step < spec.steps:  # what a scheduler reads (sweeps.engine.asha_rungs): never the last evaluation
+            out[RUNG_STEP] = step
         searched = config.get("selected_by")
         if searched and searched not in out:  # Tune wants the searched metric in every report
             out[searched] = float("nan")

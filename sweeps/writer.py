@@ -49,7 +49,8 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         restart_group=config.get("restart_group") or config["trial_id"],
         restarts=(config.get("restarts") or {}).get("k", 1),
         select_at=(config.get("restarts") or {}).get("select_at"),
-        rungs=_rungs_text(config.get("restarts")),
+        rungs=_rungs_text(config.get("restarts"))
+        or (",".join(map(str, result["rungs"])) if result.get("rungs") else None),
         stopped_at_rung=number("stopped_at_rung", int),
         selected=bool(result["selected"]) if "selected" in result else status == "ok",
         steps_done=number("steps_done", int) if "steps_done" in result else (None if final else number("step", int)),
@@ -59,6 +60,7 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         eval_seconds=number("eval_seconds", float),
         device=result.get("device"),
         precision=result.get("precision"),
+        hardware=result.get("hardware"),
         node=result.get("node"),
         started_at=moment("started_at"),
         finished_at=moment("finished_at"),
@@ -114,8 +116,11 @@ class ResultWriter:
         from ray.tune import Callback
 
         class _Writer(Callback):
-            def __init__(self, files: SweepFiles, progress: Progress, static: dict[str, Any]):
+            def __init__(
+                self, files: SweepFiles, progress: Progress, static: dict[str, Any], rungs: list[int] | None = None
+            ):
                 self.files, self.progress, self.static = files, progress, static
+                self.rungs = rungs or []  # a scheduler's rung steps (sweeps.engine.asha_rungs)
                 self.curves: dict[str, list[CurveRow]] = {}
                 self.last: dict[str, dict] = {}
                 self.written: set[str] = set()
@@ -163,8 +168,13 @@ class ResultWriter:
 
             def on_trial_complete(self, iteration, trials, trial, **info):
                 tid = trial.config["trial_id"]
-                if tid not in self.written:  # stopped early by the scheduler
-                    self._write(trial, self.last.get(tid, {}), "stopped", "stopped early by the scheduler")
+                if tid not in self.written:  # stopped early by the scheduler, at a rung
+                    last = dict(self.last.get(tid, {}))
+                    step = last.get("step") or 0
+                    passed = [i + 1 for i, rung in enumerate(self.rungs) if rung <= step]
+                    where = f" at rung {passed[-1]} (step {self.rungs[passed[-1] - 1]})" if passed else ""
+                    last |= {"stopped_at_rung": passed[-1] if passed else None, "rungs": self.rungs}
+                    self._write(trial, last, "stopped", f"stopped early by the scheduler{where}")
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 tid = trial.config["trial_id"]

@@ -359,3 +359,82 @@ def test_rung_groups_write_where_each_member_stopped_and_status_reports_the_cost
         "restart groups: 2/2 done, 4 members each, raced at rungs 10, 20; cost per group in full runs: "
         "2.00 planned, 2.00 as trained" in capsys.readouterr().out
     )
+
+
+def test_asha_stops_trials_at_its_rungs_and_trials_that_train_their_budget_are_ok(ray_local, tmp_path):
+    """ASHA through the engine: a trial whose last evaluation is at the budget (ASHA's max_t)
+    ends `ok` with its final row; a trial cut at a rung is `stopped`, with the rung."""
+    search = {
+        "metric": "val_loss",
+        "mode": "min",
+        "n_trials": 6,
+        "sampler": "random",
+        "space": {"lr": {"loguniform": [1e-5, 3e-2]}},
+    }
+    raw = tiny_sweep_raw(
+        "asha", grid={"decoder": ["additive"]}, search=search, seeds=[0],
+        scheduler={"asha": {"grace_steps": 10, "reduction_factor": 2}}, max_concurrent=2,
+    )  # fmt: skip
+    raw["fixed"].update(steps=40, eval_every=10)
+    summary = run_sweep(parse_sweep_spec(raw, "asha.yaml"), str(tmp_path), out=None)
+    df = pd.read_parquet(tmp_path / "asha" / "trials")
+    assert len(df) == 6 and summary.counts.get("ok", 0) >= 1
+    ok, stopped = df[df["status"] == "ok"], df[df["status"] == "stopped"]
+    assert set(df["status"]) <= {"ok", "stopped"}
+    assert (ok["steps_done"] == 40).all() and ok["lms_id"].notna().all()
+    assert (stopped["steps_done"] < 40).all(), "a trial that trained its whole budget must not be stopped"
+    for _, row in stopped.iterrows():
+        rungs = [int(s) for s in row["rungs"].split(",")]
+        assert rungs == [10, 20]  # 10 x 2^i below the budget of 40
+        assert rungs[int(row["stopped_at_rung"]) - 1] == row["steps_done"]
+        assert row["error"].startswith(f"stopped early by the scheduler at rung {int(row['stopped_at_rung'])}")
+
+
+def test_amp_auto_is_decided_once_at_the_start_and_kept_on_resume(ray_local, tmp_path, monkeypatch):
+    import io
+    import json
+
+    import additive.precision as precision
+    from sweeps.catalog import load_stored_spec
+    from sweeps.results import Storage
+
+    calls = []
+
+    def fake_choose(specs, threads=1, device="cpu"):
+        calls.append(len(list(specs)))
+        return precision.PrecisionChoice(False, 0.010, 0.020, 2, "test CPU [avx2]")
+
+    monkeypatch.setattr(precision, "choose_amp", fake_choose)
+    out = io.StringIO()
+    spec = _spec("auto", fixed={**TINY_FIXED, "amp": "auto"}, seeds=2)
+    summary = run_sweep(spec, str(tmp_path), out=out, num_cpus=None)
+    assert summary.complete and calls == [2]
+    assert "amp: auto -> fp32 (a training step of 2 model(s): fp32 10.0 ms, bf16 20.0 ms, 0.50x" in out.getvalue()
+    stored = load_stored_spec(Storage(str(tmp_path)), "auto")
+    assert stored.fixed["amp"] is False  # pinned: a resume elsewhere keeps it
+    assert json.loads((tmp_path / "auto" / "precision.json").read_text())["amp"] is False
+    df = pd.read_parquet(tmp_path / "auto" / "trials")
+    assert set(df["precision"]) == {"fp32"} and not df["amp"].any()
+    assert df["hardware"].notna().all() and (df["hardware"] == precision.hardware("cpu")).all()
+    # a resumed sweep reads the pinned spec and decides nothing again
+    (tmp_path / "auto" / "trials" / "c001-s1.parquet").unlink()
+    (tmp_path / "auto" / "_compacted" / "trials.parquet").unlink()
+    run_sweep(stored, str(tmp_path), resume=True, out=None)
+    assert calls == [2]
+
+
+def test_status_shows_the_groups_done_per_seed_and_the_pace(ray_local, tmp_path, capsys):
+    from sweeps.cli import main
+
+    run_sweep(_spec("perseed", seeds=3), str(tmp_path), out=None)
+    (tmp_path / "perseed" / "trials" / "c001-s2.parquet").unlink()
+    (tmp_path / "perseed" / "_compacted" / "trials.parquet").unlink()
+    status = sweep_status(str(tmp_path), "perseed")
+    assert status["seeds"] == {0: {"done": 2, "planned": 2}, 1: {"done": 2, "planned": 2}, 2: {"done": 1, "planned": 2}}
+    pace = status["pace"]
+    assert pace["units_done"] == 5 and pace["units_planned"] == 6 and pace["per_hour"] > 0
+    assert pace["hours_left"] == pytest.approx(1 / pace["per_hour"])
+    assert main(["sweep", "status", "perseed", "--storage", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "trials done per seed: 0: 2/2, 1: 2/2, 2: 1/2" in text
+    assert re.search(r"pace: [\d.]+ trials/h over \d+ min of running \(1 stretch\(es\)\); about \d+ min left", text)

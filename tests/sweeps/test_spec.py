@@ -292,3 +292,20 @@ def test_from_best_refuses_an_oracle_sweep_without_opting_in(tmp_path):
         "new.yaml: from_best: sweep 'old' selected on 'lms_id', which needs ground truth; "
         "set `oracle_selection: true` in this spec to take its best anyway"
     )
+
+
+def test_pin_amp_replaces_auto_in_fixed_grid_and_variants():
+    from sweeps.spec import parse_sweep_spec, pin_amp, uses_auto_amp
+    from tests.conftest import tiny_sweep_raw
+
+    raw = tiny_sweep_raw(
+        "pin", fixed={"amp": "auto", "steps": 20}, grid={"variant": [{"name": "a"}, {"name": "b", "amp": "auto"}]}
+    )
+    spec = parse_sweep_spec(raw, "pin.yaml")
+    assert uses_auto_amp(spec)
+    pinned = pin_amp(spec, True)
+    assert not uses_auto_amp(pinned)
+    assert {pinned.trial_spec(c, 0).amp for c in pinned.cells()} == {True}
+    assert spec.raw["fixed"]["amp"] == "auto"  # the original is left as it was
+    with pytest.raises(Exception, match=r"fixed.amp: must be true, false or 'auto'"):
+        parse_sweep_spec(tiny_sweep_raw("bad", fixed={"amp": "fast"}), "bad.yaml")
