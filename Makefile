@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CONSTRAINTS ?= constraints/cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-presets lint check bench clean
+.PHONY: demo test test-slow test-presets lint check bench docs clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	python3 -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
 	$(VENV)/bin/mypy
 
 check: lint test
+
+docs: $(STAMP)  ## regenerate every generated table of README.md and docs/RESULTS.md from results/published
+	$(VENV)/bin/cog -r -p "from analysis.pages import map_progress, preset_table, show, show_figure, show_text" README.md docs/RESULTS.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --quick

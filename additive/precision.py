@@ -47,7 +47,8 @@ class PrecisionChoice:
         if self.bf16_seconds is None:
             return f"amp: auto -> fp32 (no bf16 hardware on {self.hardware})"
         return (
-            f"amp: auto -> {name} (a training step of {self.models} model(s): fp32 {self.fp32_seconds * 1e3:.1f} ms, "
+            f"amp: auto -> {name} (a training step of each of {self.models} model(s), summed: "
+            f"fp32 {self.fp32_seconds * 1e3:.1f} ms, "
             f"bf16 {self.bf16_seconds * 1e3:.1f} ms, {self.speedup:.2f}x; bf16 is chosen from {BF16_MARGIN:.2f}x; "
             f"{self.hardware})"
         )
@@ -74,11 +75,10 @@ def choose_amp(specs: Iterable[TrialSpec], threads: int = 1, device: str = "cpu"
     precisions interleaved twice and the faster of each kept; decide with ``decide``."""
     import torch
 
-    from additive.check import check_key
     from additive.train import bf16_available
 
     dev = torch.device(device)
-    distinct = {check_key(s): s for s in specs}
+    distinct = {timing_key(s): s for s in specs}
     has_bf16 = bf16_available(dev)
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
@@ -98,6 +98,14 @@ def choose_amp(specs: Iterable[TrialSpec], threads: int = 1, device: str = "cpu"
         torch.set_num_threads(before)
     bf16_s = bf16 if has_bf16 else None
     return PrecisionChoice(decide(fp32, bf16_s), fp32, bf16_s, len(distinct), hardware(device))
+
+
+def timing_key(spec: TrialSpec) -> tuple:
+    """What a training step's cost depends on: the networks (``MODEL_FIELDS``), the latent
+    layout they map to and the batch; not the support, the dependence or the seed."""
+    from additive.check import MODEL_FIELDS
+
+    return tuple(getattr(spec, name) for name in (*MODEL_FIELDS, "dataset", "n_objects", "batch_size"))
 
 
 def _step_timer(spec: TrialSpec, device):

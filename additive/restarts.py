@@ -257,3 +257,52 @@ def _failure(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, DivergedError):
         return "diverged", str(exc)
     return "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
+
+
+@dataclass(frozen=True)
+class TopUpRule:
+    """When a restart group gets more members, from validation losses alone.
+
+    After a cell's groups finish, each group's kept validation loss is compared with the
+    other groups of its cell: a group whose kept loss lies above the upper fence of the cell,
+    Tukey's ``q3 + fence x (q3 - q1)`` on the log10 of the kept losses, stands out as a group
+    whose members all stopped in a worse minimum. It gets members, trained to the full budget,
+    until it has ``max_members``; the kept member is then the one with the lowest validation
+    loss among its full-budget members (the old kept one and the new ones). A cell with fewer
+    than ``min_groups`` groups has no fence (quartiles of fewer mean nothing)."""
+
+    max_members: int = 4
+    fence: float = 1.5
+    min_groups: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_members, bool) or not isinstance(self.max_members, int) or self.max_members < 2:
+            raise SpecError(f"`max_members` must be an integer >= 2, but got {self.max_members!r}", "max_members")
+        if not (isinstance(self.fence, (int, float)) and self.fence >= 0):
+            raise SpecError(f"`fence` must be a number >= 0, but got {self.fence!r}", "fence")
+        if isinstance(self.min_groups, bool) or not isinstance(self.min_groups, int) or self.min_groups < 4:
+            raise SpecError(f"`min_groups` must be an integer >= 4, but got {self.min_groups!r}", "min_groups")
+
+    def upper_fence(self, kept_losses: Sequence[float]) -> float | None:
+        """The cell's fence on the validation loss; None when the cell has too few groups."""
+        logs = sorted(math.log10(v) for v in kept_losses if v is not None and math.isfinite(v) and v > 0)
+        if len(logs) < self.min_groups:
+            return None
+        q1, q3 = _quantile(logs, 0.25), _quantile(logs, 0.75)
+        return 10 ** (q3 + self.fence * (q3 - q1))
+
+    def flagged(self, kept_by_group: dict[str, float]) -> dict[str, float]:
+        """The groups of one cell (id -> kept validation loss) that get more members, each with
+        the cell's fence."""
+        fence = self.upper_fence(list(kept_by_group.values()))
+        if fence is None:
+            return {}
+        return {gid: fence for gid, v in kept_by_group.items() if v is not None and math.isfinite(v) and v > fence}
+
+
+def _quantile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on sorted values."""
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)

@@ -62,7 +62,7 @@ def axis_points(df: pd.DataFrame, x: str, metric: str = "lms_id", per_run: bool 
 
 def axis_figure(df: pd.DataFrame, x: str, metric: str = "lms_id", per_run: bool = False):
     """The figure (module docstring); None when nothing is ok."""
-    from analysis.plots import _colour, _plt
+    from analysis.figures import _colour, _plt
 
     points = axis_points(df, x, metric, per_run)
     if points.empty:

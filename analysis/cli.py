@@ -13,7 +13,7 @@ QUERY_FORMATS = ("table", "csv", "json", "parquet")
 
 
 def add_results_commands(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="cmd", metavar="{query,sql,table,compare,plot,report,restarts}")
+    sub = parser.add_subparsers(dest="cmd", metavar="{query,sql,table,compare,plot,report,restarts,importance}")
     sub.required = True
 
     def common(p: argparse.ArgumentParser, many: bool = True) -> None:
@@ -74,7 +74,9 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("plot", help="ablation plots (PNG and PDF)")
     common(p)
     p.add_argument(
-        "--kind", default=None, help="dependence, support, map, x, curves, extrapolation or traversal (x with --x)"
+        "--kind",
+        default=None,
+        help="dependence, support, map, x, curves, extrapolation, traversal or search (x with --x)",
     )
     p.add_argument("--x", default=None, help="plot against this column, e.g. support_param (one point per value)")
     p.add_argument("--y", default="lms_id", help="with --x: the metric (default lms_id; also rmse_ood, ...)")
@@ -114,8 +116,38 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
         help="replay every choice of K of a group's members, not only members 0..K-1: the expected number of "
         "groups whose kept member identifies, with less luck in which members a group has",
     )
+    e.add_argument(
+        "--min-auc",
+        type=float,
+        default=None,
+        metavar="A",
+        help="with --cheapest: no rung before the first evaluation from which the within-seed AUC stays >= A "
+        "(a rung where the validation loss orders a seed's members near chance drops late risers by luck)",
+    )
+    e.add_argument(
+        "--topup",
+        type=int,
+        default=None,
+        metavar="M",
+        help="with --schedule: replay the top-up too (a group whose kept validation loss stands out in its "
+        "condition gets members up to M, the lowest validation loss kept; adx sweep topup)",
+    )
     e.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     e.add_argument("--where", default=None)
+
+    im = sub.add_parser(
+        "importance",
+        help="which swept or searched fields mattered for a metric (Optuna's importance evaluators over the rows; "
+        "ground-truth metrics allowed: analysis, not selection)",
+    )
+    common(im)
+    im.add_argument("--metric", required=True, help="a result column, e.g. val_loss, lms_id, rmse_ood")
+    im.add_argument("--evaluator", default="fanova", help="fanova (default), ped-anova or mdi")
+    im.add_argument("--fields", default=None, help="comma-separated trial fields (default: those that vary)")
+    im.add_argument("--seed", type=int, default=0, help="the evaluator's random seed (fanova, mdi)")
+    im.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
+    im.add_argument("--where", default=None)
+    estimator(im)
 
     r = sub.add_parser("report", help="one self-contained HTML report")
     common(r)
@@ -177,8 +209,12 @@ def _run(args: argparse.Namespace) -> int:
             print(tables.format_table(table, args.format))
         if args.format == "terminal":
             print(textwrap.fill(note, tables.terminal_width()))
+        elif args.format == "md":  # the note as a paragraph under the table
+            print()
+            print(note)
         return 0
     if args.cmd == "restarts":
+        from additive.restarts import TopUpRule
         from analysis.restarts import restart_evidence
 
         df = load.load_trials(args.names, args.storage, args.where, args.strict)
@@ -190,8 +226,9 @@ def _run(args: argparse.Namespace) -> int:
             raise AdxError(f"--select-at: must be comma-separated steps, but got {args.select_at!r}") from None
         schedules = [_schedule(text) for text in args.schedule]
         auc, table, note = restart_evidence(
-            df, curves, select_ats, schedules, args.cheapest, args.last_rung_from, args.all_subsets
-        )
+            df, curves, select_ats, schedules, args.cheapest, args.last_rung_from, args.all_subsets, args.min_auc,
+            None if args.topup is None else TopUpRule(max_members=args.topup),
+        )  # fmt: skip
         fmt = "md" if args.format == "terminal" else args.format
         print(tables.format_table(auc.round(3), args.format if args.format != "terminal" else "terminal"))
         print()
@@ -200,12 +237,24 @@ def _run(args: argparse.Namespace) -> int:
             print()
             print(textwrap.fill(note, tables.terminal_width()))
         return 0
+    if args.cmd == "importance":
+        from analysis.importance import importance, scored_rows
+
+        df = scored_rows(load.load_trials(args.names, args.storage, args.where, args.strict), args.per_run)
+        table, note = importance(df, args.metric, args.evaluator, _split(args.fields), args.seed)
+        print(tables.format_table(table, args.format))
+        if args.format in ("terminal", "md"):
+            print()
+            print(textwrap.fill(note, tables.terminal_width()))
+        return 0
     if args.cmd == "plot":
         from analysis.plots import make_plots
 
         kind = args.kind or ("x" if args.x else None)
         if kind is None:
-            raise AdxError("--kind: must be given (dependence, support, map, x, curves, extrapolation, traversal)")
+            raise AdxError(
+                "--kind: must be given (dependence, support, map, x, curves, extrapolation, traversal, search)"
+            )
         paths = make_plots(
             args.names, args.storage, kind, args.out, args.trial, args.strict, args.per_run, args.x, args.y
         )

@@ -129,7 +129,7 @@ def _order(labels: list[str]) -> list[str]:
 
 def map_figure(df: pd.DataFrame, per_run: bool = False):
     """The map (module docstring); None when there is nothing ok to draw."""
-    from analysis.plots import _plt
+    from analysis.figures import _plt
 
     cells = map_cells(df, per_run)
     if cells.empty:

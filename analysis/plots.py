@@ -23,7 +23,6 @@ them the trial is retrained from its row, which is deterministic given the seed.
 
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 
@@ -31,52 +30,9 @@ import numpy as np
 import pandas as pd
 
 from additive.errors import AdxError
+from analysis.figures import _colour, _plt, _save
 
-KINDS = ("dependence", "support", "map", "x", "curves", "extrapolation", "traversal")
-DECODER_COLOURS = {"additive": "#1b9e77", "monolithic": "#d95f02", "masked": "#7570b3"}
-
-
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        raise AdxError("plots need matplotlib: pip install matplotlib") from None
-    plt.rcParams.update(
-        {
-            "font.size": 9,
-            "axes.titlesize": 9,
-            "axes.labelsize": 9,
-            "legend.fontsize": 8,
-            "xtick.labelsize": 8,
-            "ytick.labelsize": 8,
-            "figure.dpi": 150,
-            "savefig.bbox": "tight",
-        }
-    )
-    return plt
-
-
-def _colour(decoder: str) -> str:
-    return DECODER_COLOURS.get(decoder, "#666666")
-
-
-def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path)
-        paths.append(path)
-    return paths
-
-
-def figure_bytes(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+KINDS = ("dependence", "support", "map", "x", "curves", "extrapolation", "traversal", "search")
 
 
 # ----- dependence -------------------------------------------------------------------------
@@ -362,6 +318,22 @@ def traversal_figure(row: pd.Series, storage: str, n: int = 60):
     return fig
 
 
+def _search_figure(df: pd.DataFrame, names: list[str], storage: str):
+    """The search figure of the searched sweeps among ``names`` (their stored specs say what
+    was searched and for which metric)."""
+    from analysis.searchplots import search_figure
+    from sweeps.catalog import load_stored_spec
+    from sweeps.results import Storage
+
+    specs = [load_stored_spec(Storage(storage), name) for name in names]
+    searched = [s for s in specs if s.search is not None]
+    if not searched:
+        raise AdxError(f"--kind search: {', '.join(names)} searched nothing (a spec with `search`)")
+    search = searched[0].search
+    assert search is not None
+    return search_figure(df[df["sweep"].isin([s.name for s in searched])], search.space, search.metric, search.mode)
+
+
 def make_plots(
     names: list[str],
     storage: str,
@@ -400,6 +372,8 @@ def make_plots(
 
         assert x is not None
         fig = axis_figure(df, x, y, per_run)
+    elif kind == "search":
+        fig = _search_figure(df, names, storage)
     elif kind == "curves":
         fig = curves_figure(df, load_curves(names, storage, strict=strict))
     elif kind == "extrapolation":

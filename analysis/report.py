@@ -25,7 +25,7 @@ img { max-width: 100%; border: 1px solid #eee; } .note { color: #555; font-size:
 
 
 def _img(fig) -> str:
-    from analysis.plots import figure_bytes
+    from analysis.figures import figure_bytes
 
     data = base64.b64encode(figure_bytes(fig)).decode()
     import matplotlib.pyplot as plt

@@ -157,6 +157,46 @@ def replay(
     }
 
 
+def replay_topup(runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int, rule) -> dict[str, Any]:
+    """``replay`` of ``restarts`` followed by the top-up (``additive.restarts.TopUpRule``):
+    per cell (a condition, over its seeds), the groups whose kept final validation loss lies
+    above the cell's fence get members ``k .. max_members - 1`` (full runs from the evidence)
+    and keep the one with the lowest final validation loss among them and the kept one.
+    Ground truth is read only to count what the top-up changed."""
+    keys = [c for c in _group_keys(runs) if c != "seed"]
+    filled = runs[keys].astype(object).where(runs[keys].notna(), "-")
+    cell_of = filled.groupby(keys, dropna=False, sort=True).ngroup()
+    kept: dict[int, tuple[int, Any, pd.DataFrame]] = {}  # group -> (cell, kept row index, members)
+    for gid, g in runs.groupby("group"):
+        members = g.sort_values("restart")
+        first = members[members["restart"] < restarts.k]
+        if list(first["restart"]) != list(range(restarts.k)):
+            continue
+        pick = _race(val.loc[first.index], restarts, steps, list(range(restarts.k)))
+        if pick is not None:
+            kept[int(gid)] = (int(cell_of[first.index[0]]), first.index[pick], members)
+    final = val[steps]
+    hits_before = hits_after = topped = topped_hit = extra = 0
+    by_cell: dict[int, dict[int, float]] = {}
+    for gid, (cell, idx, _) in kept.items():
+        by_cell.setdefault(cell, {})[gid] = float(final[idx])
+    flagged = {gid for cells in by_cell.values() for gid in rule.flagged({str(g): v for g, v in cells.items()})}
+    for gid, (_, idx, members) in kept.items():
+        before = bool(runs.loc[idx, "identified"])
+        hits_before += before
+        if str(gid) in flagged:
+            new = members[(members["restart"] >= restarts.k) & (members["restart"] < rule.max_members)]
+            topped += 1
+            topped_hit += before
+            extra += len(new)
+            candidates = [idx, *new.index]
+            idx = min(candidates, key=lambda i: (float(final[i]), candidates.index(i)))
+        hits_after += bool(runs.loc[idx, "identified"])
+    n = len(kept)
+    return {"groups": n, "hits_before": hits_before, "hits_after": hits_after, "topped": topped,
+            "topped_identified": topped_hit, "extra_cost": extra / n if n else math.nan}  # fmt: skip
+
+
 def _race(curves: pd.DataFrame, restarts: RestartsSpec, steps: int, alive: list[int]) -> int | None:
     """The position (a row of the group's ``curves``) of the member that ``restarts`` keeps
     from ``alive``."""
@@ -177,11 +217,14 @@ def _number(x: Any) -> float | None:
     return None if x is None or x != x else float(x)
 
 
-def _row(restarts: RestartsSpec, outcome: dict[str, Any], subsets: bool) -> dict[str, Any]:
-    """One table row; with ``subsets`` the counts are expected counts (``_expected``)."""
+def _row(
+    restarts: RestartsSpec, outcome: dict[str, Any], subsets: bool, auc: dict[int, float] | None = None
+) -> dict[str, Any]:
+    """One table row; with ``subsets`` the counts are expected counts (``_expected``);
+    with ``auc`` (step -> within-seed AUC) the AUC at each rung."""
     n = outcome["groups"]
     rate = _expected if subsets else format_rate
-    return {
+    row = {
         "k": restarts.k,
         "rungs": ", ".join(f"{s:,}" for s in restarts.schedule) or "end",
         "groups": n,
@@ -190,6 +233,49 @@ def _row(restarts: RestartsSpec, outcome: dict[str, Any], subsets: bool) -> dict
         "any member identifies": rate(outcome["anyone"], n),
         "cost (full runs)": round(outcome["cost"], 3),
     }
+    if auc is not None and restarts.schedule:
+        row["AUC at rungs (within seed)"] = ", ".join(_fmt_auc(auc.get(s, math.nan)) for s in restarts.schedule)
+    return row
+
+
+def _fmt_auc(x: float) -> str:
+    return "-" if x != x else f"{x:.2f}"
+
+
+# A rung where the within-seed AUC is below this orders a seed's members little better than a
+# coin: the warning of `adx results restarts` (a late riser dropped there is dropped by luck).
+NEAR_CHANCE_AUC = 0.75
+
+
+def within_seed_auc(auc: pd.DataFrame) -> dict[int, float]:
+    """Step -> within-seed AUC, from ``auc_by_step``'s table."""
+    return {int(s): float(a) for s, a in zip(auc["step"], auc["AUC (within seed)"], strict=True)}
+
+
+def chance_rungs(schedules: list[RestartsSpec], auc: dict[int, float]) -> list[str]:
+    """One warning per rung of ``schedules`` where the within-seed AUC is below
+    ``NEAR_CHANCE_AUC``."""
+    out = []
+    for r in schedules:
+        for step in r.schedule:
+            a = auc.get(step, math.nan)
+            if a == a and a < NEAR_CHANCE_AUC:
+                out.append(
+                    f"Warning: schedule {r.k}:{','.join(map(str, r.schedule))} has a rung at step {step:,} where the "
+                    f"within-seed AUC is {a:.2f} (below {NEAR_CHANCE_AUC}: near chance); members it drops there are "
+                    "dropped by luck."
+                )
+    return out
+
+
+def first_step_reaching(auc: dict[int, float], threshold: float) -> int | None:
+    """The first evaluation step from which on the within-seed AUC stays >= ``threshold``
+    (the rule's earliest rung); None if it never does."""
+    steps = sorted(auc)
+    for i, s in enumerate(steps):
+        if all(auc[t] == auc[t] and auc[t] >= threshold for t in steps[i:]):
+            return s
+    return None
 
 
 def _expected(hits: float, n: int) -> str:
@@ -217,10 +303,29 @@ def selection_table(
 
 
 def schedule_table(
-    runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int, subsets: bool = False
+    runs: pd.DataFrame,
+    val: pd.DataFrame,
+    schedules: list[RestartsSpec],
+    steps: int,
+    subsets: bool = False,
+    auc: dict[int, float] | None = None,
+    topup=None,
 ) -> pd.DataFrame:
-    """What each rung schedule gives on these runs, one row per schedule."""
-    return pd.DataFrame([_row(r, replay(runs, val, r, steps, subsets), subsets) for r in schedules])
+    """What each rung schedule gives on these runs, one row per schedule (with ``auc``, the
+    within-seed AUC at its rungs; with ``topup``, a TopUpRule, what the top-up adds)."""
+    rows = []
+    for r in schedules:
+        row = _row(r, replay(runs, val, r, steps, subsets), subsets, auc)
+        if topup is not None:
+            t = replay_topup(runs, val, r, steps, topup)
+            row |= {
+                f"topped up (to {topup.max_members})": f"{t['topped']}/{t['groups']}",
+                "of which identified already": t["topped_identified"],
+                "identifies after top-up": format_rate(t["hits_after"], t["groups"]),
+                "cost with top-up": round(r.cost(steps) + t["extra_cost"], 3),
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def cheapest_schedules(
@@ -231,6 +336,8 @@ def cheapest_schedules(
     max_rungs: int = 3,
     last_rung_from: int | None = None,
     subsets: bool = False,
+    auc: dict[int, float] | None = None,
+    first_rung_from: int | None = None,
 ) -> pd.DataFrame:
     """Every schedule of k = 2..K members raced at up to ``max_rungs`` rungs chosen among
     ``candidate_steps`` (rungs past the one that leaves a single member are not counted),
@@ -251,6 +358,8 @@ def cheapest_schedules(
             for rungs in combinations(sorted(candidate_steps), n_rungs):
                 if last_rung_from is not None and rungs[-1] < last_rung_from:
                     continue
+                if first_rung_from is not None and rungs[0] < first_rung_from:
+                    continue
                 restarts = RestartsSpec(k=k, rungs=rungs)
                 outcome = replay(runs, val, restarts, steps, subsets)
                 key = (outcome["cost"], k, rungs)
@@ -261,7 +370,7 @@ def cheapest_schedules(
     for hits in sorted(best, reverse=True):  # a schedule counts if nothing cheaper reaches more
         cost, _, _, outcome, restarts = best[hits]
         if cost < cheapest:
-            rows.append(_row(restarts, outcome, subsets))
+            rows.append(_row(restarts, outcome, subsets, auc))
             cheapest = cost
     return pd.DataFrame(rows[::-1])
 
@@ -294,6 +403,8 @@ def restart_evidence(
     cheapest: bool = False,
     last_rung_from: int | None = None,
     subsets: bool = False,
+    min_auc: float | None = None,
+    topup=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """The AUC table, the selection table and a note (module docstring). The selection
     table has a row per (k, select_at); with ``schedules`` a row per rung schedule instead;
@@ -310,10 +421,19 @@ def restart_evidence(
     if too_many:
         raise AdxError(f"--schedule: must race at most the {k_max} members each group has, but got k = {too_many}")
     auc = auc_by_step(runs, val)
+    within = within_seed_auc(auc)
+    first_rung = None
+    if min_auc is not None:
+        first_rung = first_step_reaching(within, min_auc)
+        if first_rung is None:
+            raise AdxError(f"--min-auc: the within-seed AUC never stays >= {min_auc} on these runs: no rung qualifies")
     if cheapest:
-        table = cheapest_schedules(runs, val, wanted, steps, last_rung_from=last_rung_from, subsets=subsets)
+        table = cheapest_schedules(
+            runs, val, wanted, steps, last_rung_from=last_rung_from, subsets=subsets, auc=within,
+            first_rung_from=first_rung,
+        )  # fmt: skip
     elif schedules:
-        table = schedule_table(runs, val, schedules, steps, subsets)
+        table = schedule_table(runs, val, schedules, steps, subsets, within, topup)
     else:
         table = selection_table(runs, val, list(range(1, k_max + 1)), [*wanted, None], steps, subsets)
     conditions = [c for c in CONDITION if c in runs and runs[c].nunique(dropna=False) > 1]
@@ -341,4 +461,21 @@ def restart_evidence(
             else ""
         )
     )
+    if topup is not None:
+        note += (
+            f" Top-up: per condition, a group whose kept final validation loss lies above "
+            f"q3 + {topup.fence:g} x (q3 - q1) of its condition's kept losses (log10; conditions of at least "
+            f"{topup.min_groups} groups) gets members up to {topup.max_members} (full runs from these runs) and keeps "
+            "the lowest final validation loss among them and its kept member; 'of which identified already' reads "
+            "ground truth to count the top-ups that were not needed."
+        )
+    if first_rung is not None:
+        note += (
+            f" The rule --min-auc {min_auc}: no rung before step {first_rung:,}, the first evaluation from which the "
+            f"within-seed AUC stays >= {min_auc}."
+        )
+    if schedules:
+        warnings = chance_rungs(schedules, within)
+        if warnings:
+            note += " " + " ".join(warnings)
     return auc, table, note

@@ -353,6 +353,21 @@ def estimator_note(df: pd.DataFrame, per_run: bool = False) -> str:
     return (
         f"Selected ({group}): each (cell, seed) is the member with the lowest validation loss, chosen without "
         "ground truth; --per-run shows every full-budget member."
+    ) + topup_note(grouped)
+
+
+def topup_note(grouped: pd.DataFrame) -> str:
+    """What a top-up (``adx sweep topup``) added: members past a group's ``restarts``, each a
+    full run; empty when there were none."""
+    extra = grouped[grouped["restart"].fillna(0) >= grouped["restarts"].fillna(1)]
+    if extra.empty:
+        return ""
+    groups = grouped.drop_duplicates(["sweep", "restart_group"])
+    topped = extra.drop_duplicates(["sweep", "restart_group"])
+    return (
+        f" Top-up: {len(topped)} of {len(groups)} groups, whose kept validation loss stood out in their cell, got "
+        f"{len(extra)} more members trained in full and keep the lowest validation loss among their full-budget "
+        f"members ({len(extra) / len(groups):.2f} full runs per group more)."
     )
 
 

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # sweep
     sweep = sub.add_parser("sweep", help="run and inspect sweeps").add_subparsers(
-        dest="cmd", metavar="{run,resume,status,list,compact,publish}"
+        dest="cmd", metavar="{run,resume,status,list,compact,publish,topup}"
     )
     sweep.required = True
     run = sweep.add_parser("run", help="run a sweep spec (YAML)")
@@ -123,6 +123,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     cp.add_argument("name")
     _storage(cp)
+
+    tu = sweep.add_parser(
+        "topup",
+        help="more members for the restart groups whose kept validation loss stands out in their cell "
+        "(no ground truth), the lowest validation loss kept",
+    )
+    tu.add_argument("name")
+    _storage(tu)
+    tu.add_argument("--max-members", type=int, default=4, help="members a topped-up group ends with (default 4)")
+    tu.add_argument(
+        "--fence", type=float, default=1.5, help="Tukey's k: the fence is q3 + k (q3 - q1) of log10 losses (1.5)"
+    )
+    tu.add_argument("--dry-run", action="store_true", help="print the groups the rule flags; train nothing")
+    tu.add_argument("--address", default=None)
+    tu.add_argument("--num-cpus", type=int, default=None)
 
     pb = sweep.add_parser(
         "publish",
@@ -310,6 +325,13 @@ def _sweep(args: argparse.Namespace) -> int:
         engine.load_stored_spec(store, args.name)  # a clear error for an unknown sweep
         added = SweepFiles(store, args.name).compact()
         print(f"{args.name}: {added} trial files folded into _compacted/trials.parquet")
+        return 0
+    if args.cmd == "topup":
+        from additive.restarts import TopUpRule
+        from sweeps.topup import run_topup
+
+        rule = TopUpRule(max_members=args.max_members, fence=args.fence)  # its errors name the field
+        run_topup(args.name, args.storage, rule, args.address, sys.stderr, args.num_cpus, args.dry_run)
         return 0
     if args.cmd == "publish":
         from sweeps.publish import BUDGET_BYTES, publish, published_bytes

@@ -222,6 +222,22 @@ def _fit(spec: SweepSpec, files: SweepFiles, store: Storage, searcher: SweepSear
             return
 
 
+def _tensorboard(spec: SweepSpec) -> list:
+    """Ray Tune's own TensorBoard logger (tensorboardX) where the spec asks for it
+    (``tensorboard: true``): one event file per trial under the sweep's Ray folder, every
+    reported metric against the training step. Off by default: it costs a file and a
+    writer per trial, which thousands of trials notice (BENCHMARKS.md, "Thousands of trials")."""
+    if not spec.tensorboard:
+        return []
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        raise AdxError("tensorboard: true needs tensorboardX: pip install 'additive-decoders[watch]'") from None
+    from ray.tune.logger import TBXLoggerCallback
+
+    return [TBXLoggerCallback()]
+
+
 def _asha_max_t(spec: SweepSpec) -> int:
     assert spec.scheduler is not None
     return max(max(spec.trial_spec(cell, spec.seeds[0]).steps for cell in spec.cells()), spec.scheduler["grace_steps"])
@@ -263,7 +279,7 @@ def _tuner(spec: SweepSpec, searcher, scheduler, resources: dict, ray_dir: str, 
             storage_path=ray_dir,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.retries),
-            callbacks=[writer],
+            callbacks=[writer, *_tensorboard(spec)],
         ),
     )
 

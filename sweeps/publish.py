@@ -22,7 +22,13 @@ from sweeps.results import Storage, SweepFiles
 
 PUBLISHED = "results/published"
 # What a published sweep may hold, relative to its folder: nothing else is ever copied.
-PUBLISHED_FILES = ("spec.yaml", "precision.json", "_compacted/trials.parquet", "_compacted/curves.parquet")
+PUBLISHED_FILES = (
+    "spec.yaml",
+    "precision.json",
+    "topup.json",
+    "_compacted/trials.parquet",
+    "_compacted/curves.parquet",
+)
 # The size budget of the whole published folder (tests/sweeps/test_published.py holds it).
 BUDGET_BYTES = 8 * 2**20
 

@@ -37,6 +37,7 @@ TOP_KEYS = (
     "max_concurrent",
     "retries",
     "save_weights",
+    "tensorboard",
     "oracle_selection",
     "restarts",
 )
@@ -102,6 +103,7 @@ class SweepSpec:
     retries: int = 2
     description: str = ""
     save_weights: bool = False
+    tensorboard: bool = False  # Ray Tune's TensorBoard logger: event files under <sweep>/_ray
     oracle_selection: bool = False
     restarts: RestartsSpec = field(default_factory=RestartsSpec)
     source: str = "<spec>"
@@ -305,6 +307,9 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
     save_weights = raw.get("save_weights", False)
     if not isinstance(save_weights, bool):
         raise fail("save_weights", "be true or false", save_weights)
+    tensorboard = raw.get("tensorboard", False)
+    if not isinstance(tensorboard, bool):
+        raise fail("tensorboard", "be true or false", tensorboard)
     description = raw.get("description", "") or ""
     if not isinstance(description, str):
         raise fail("description", "be a string", description)
@@ -322,6 +327,7 @@ def parse_sweep_spec(raw: dict[str, Any], source: str = "<spec>") -> SweepSpec:
         retries=retries,
         description=description,
         save_weights=save_weights,
+        tensorboard=tensorboard,
         oracle_selection=oracle_selection,
         restarts=restarts,
         source=source,

@@ -104,7 +104,7 @@ def trial_function(config: dict[str, Any]) -> None:
     def report(step: int, metrics: dict[str, float]) -> None:
         nonlocal last_step
         last_step = step
-        out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {"step": step}
+        out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {"step": step, "timesteps_total": step}
         if step < spec.steps:  # what a scheduler reads (sweeps.engine.asha_rungs): never the last evaluation
             out[RUNG_STEP] = step
         searched = config.get("selected_by")
@@ -115,6 +115,14 @@ def trial_function(config: dict[str, Any]) -> None:
     final: dict[str, Any] = {"final": 1, "node": node, "started_at": started}
     tmp = tempfile.TemporaryDirectory(prefix="adx-weights-") if config.get("weights") else None
     restarts = RestartsSpec(**config.get("restarts") or {})
+    if config.get("topup"):  # more members for a group that stood out (sweeps.topup)
+        final |= _run_topup(config, spec, tune.report)
+        for key in METRICS:
+            final.setdefault(key, float("nan"))
+        final["finished_at"] = time.time()
+        final["step"] = len(config["topup"]["members"]) * spec.steps + 1
+        tune.report(final)
+        return
     if restarts.k > 1:
         try:
             final |= _run_group(config, spec, restarts, tune.report, tmp.name if tmp else None)
@@ -148,6 +156,40 @@ def trial_function(config: dict[str, Any]) -> None:
     tune.report(final)
 
 
+def _run_topup(config: dict[str, Any], spec: TrialSpec, report) -> dict[str, Any]:
+    """Train the new members of a topped-up group (``config["topup"]["members"]``) one after
+    another, each to the full budget; the final report carries one entry per member."""
+    from additive.restarts import member_spec
+
+    new = list(config["topup"]["members"])
+    work = len(new) * spec.steps
+    done = 0
+    members = []
+    for r in new:
+
+        def on_eval(step: int, metrics: dict[str, float], r: int = r, before: int = done) -> None:
+            out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {
+                "step": step,
+                "restart": r,
+                "timesteps_total": before + step,
+                "group_progress": min((before + step) / work, 1.0),
+            }
+            report(out)
+
+        entry: dict[str, Any] = {"trial_id": member_id(config["trial_id"], r), "restart": r, "selected": False}
+        try:
+            result = run_trial(member_spec(spec, r), callback=on_eval)
+        except DivergedError as exc:
+            entry |= {"status": "diverged", "error": str(exc)}
+        except Exception as exc:
+            entry |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"}
+        else:
+            entry |= {"status": "ok", **_facts(result)}
+        members.append(entry)
+        done += spec.steps
+    return {"status": "ok", "members": members}
+
+
 def _run_group(
     config: dict[str, Any], spec: TrialSpec, restarts: RestartsSpec, report, weights_dir: str | None
 ) -> dict[str, Any]:
@@ -162,6 +204,7 @@ def _run_group(
         out = {k: metrics[k] for k in CURVE_KEYS if k in metrics} | {
             "step": step,
             "restart": restart,
+            "timesteps_total": metrics["group_steps"],  # TensorBoard's x axis: the group's steps so far
             "group_progress": min(metrics["group_steps"] / work, 1.0),
             "members_waiting": metrics["members_waiting"],
             "members_finished": metrics["members_finished"],

@@ -76,18 +76,24 @@ def _rungs_text(restarts: dict[str, Any] | None) -> str | None:
 
 
 def member_rows(
-    sweep: str, config: dict[str, Any], result: dict[str, Any], status: str, error: str | None
+    sweep: str,
+    config: dict[str, Any],
+    result: dict[str, Any],
+    status: str,
+    error: str | None,
+    restarts: list[int] | None = None,
 ) -> list[TrialRow]:
     """The rows of a restart group, one per member, from the group's Tune config and its
     final report's ``members``. A group that broke before its members reported (a crash,
-    its data) gets one row per member with the group's status and error."""
+    its data) gets one row per member with the group's status and error. ``restarts``: the
+    members to write (default: 0 .. k-1; a top-up writes its new members)."""
     from sweeps.trainable import member_id
 
     k = config["restarts"]["k"]
     entries = {m["restart"]: m for m in result.get("members") or []}
     shared = {key: result[key] for key in ("node", "started_at", "finished_at") if key in result}
     rows = []
-    for r in range(k):
+    for r in restarts if restarts is not None else range(k):
         entry = entries.get(r) or {
             "status": "failed" if status == "ok" else status,
             "error": error or "the group reported no result for this member",
@@ -117,10 +123,16 @@ class ResultWriter:
 
         class _Writer(Callback):
             def __init__(
-                self, files: SweepFiles, progress: Progress, static: dict[str, Any], rungs: list[int] | None = None
+                self,
+                files: SweepFiles,
+                progress: Progress,
+                static: dict[str, Any],
+                rungs: list[int] | None = None,
+                topups: dict[str, Any] | None = None,
             ):
                 self.files, self.progress, self.static = files, progress, static
                 self.rungs = rungs or []  # a scheduler's rung steps (sweeps.engine.asha_rungs)
+                self.topups = topups or {}  # group id -> its rows and curves before a top-up (sweeps.topup)
                 self.curves: dict[str, list[CurveRow]] = {}
                 self.last: dict[str, dict] = {}
                 self.written: set[str] = set()
@@ -130,6 +142,20 @@ class ResultWriter:
                 config = trial.config
                 tid = config["trial_id"]
                 if tid in self.written:
+                    return
+                if config.get("topup"):
+                    from sweeps.topup import write_topped_up
+
+                    new = [dataclasses.replace(r, **self.static) for r in member_rows(self.files.name, config,
+                           result, status, error, restarts=config["topup"]["members"])]  # fmt: skip
+                    try:
+                        merged = write_topped_up(self.files, tid, self.topups[tid], new, self.curves.pop(tid, []))
+                    except AdxError as exc:
+                        self.write_error = exc
+                        raise
+                    self.written.add(tid)
+                    self.progress.group_finished(tid, [(r["trial_id"], r["status"], r["val_loss"], r["error"])
+                                                       for r in merged if r["restart"] in config["topup"]["members"]])  # fmt: skip
                     return
                 if config.get("restarts"):
                     rows = member_rows(self.files.name, config, result, status, error)

@@ -22,7 +22,11 @@ def test_bf16_is_chosen_only_when_it_is_faster_by_the_margin():
 
 
 def test_choose_amp_times_each_distinct_model_in_both_precisions(tiny_spec, monkeypatch):
-    specs = [tiny_spec, dataclasses.replace(tiny_spec, seed=3), dataclasses.replace(tiny_spec, decoder="monolithic")]
+    specs = [
+        tiny_spec,
+        dataclasses.replace(tiny_spec, seed=3, support="full", dependence=0.5),  # the same networks and batch
+        dataclasses.replace(tiny_spec, decoder="monolithic"),
+    ]
     timed = []
     real = precision._step_timer
 
@@ -38,7 +42,7 @@ def test_choose_amp_times_each_distinct_model_in_both_precisions(tiny_spec, monk
     monkeypatch.setattr(precision, "_step_timer", counting)
     monkeypatch.setattr(train, "bf16_available", lambda device: True)
     choice = choose_amp(specs)
-    assert choice.models == 2  # the seed does not change the model
+    assert choice.models == 2  # the seed, support and dependence do not change the step
     assert sorted(timed) == sorted([(d, a) for d in ("additive", "monolithic") for a in (False, True)] * 2)
     assert choice.fp32_seconds > 0 and choice.bf16_seconds > 0
     assert choice.amp == decide(choice.fp32_seconds, choice.bf16_seconds)

@@ -165,3 +165,68 @@ def test_every_choice_of_members_by_hand(evidence, capsys):
 
     assert main(["results", "restarts", "ev", "--storage", str(evidence), "--schedule", "2:20", "--all-subsets"]) == 0
     assert "1.67/3" in capsys.readouterr().out
+
+
+def test_a_replayed_schedule_shows_the_auc_at_its_rungs_and_warns_at_chance(evidence):
+    from additive.spec import RestartsSpec
+
+    schedules = [RestartsSpec(k=3, rungs=(10, 20)), RestartsSpec(k=3, rungs=(20,))]
+    _, table, note = restart_evidence(load_trials("ev", str(evidence)), load_curves("ev", str(evidence)),
+                                      schedules=schedules)  # fmt: skip
+    assert list(table["AUC at rungs (within seed)"]) == ["0.25, 1.00", "1.00"]
+    assert "schedule 3:10,20 has a rung at step 10 where the within-seed AUC is 0.25" in note
+    assert "schedule 3:20 has" not in note
+
+
+def test_the_min_auc_rule_bars_rungs_before_the_auc_holds(evidence):
+    from additive import AdxError
+
+    trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
+    _, free, _ = restart_evidence(trials, curves, [10, 20], cheapest=True)
+    _, ruled, note = restart_evidence(trials, curves, [10, 20], cheapest=True, min_auc=0.9)
+    assert any("10" in r.split(", ") for r in free["rungs"])  # the unruled search uses step 10
+    assert all(not r.startswith("10") for r in ruled["rungs"])
+    assert "no rung before step 20, the first evaluation from which the within-seed AUC stays >= 0.9" in note
+    with pytest.raises(AdxError, match="--min-auc: the within-seed AUC never stays >= 1.5"):
+        restart_evidence(trials, curves, [10, 20], cheapest=True, min_auc=1.5)
+
+
+def test_the_topup_replay_gives_a_group_that_stands_out_more_members(tmp_path):
+    """Five seeds of one condition: on seed 4 both first members end in a worse minimum
+    (a validation loss 4x the others'); the top-up gives it members 2 and 3 and keeps member
+    2, which identifies. No other group stands out, so no other group is topped up."""
+    from additive.restarts import TopUpRule
+    from additive.spec import RestartsSpec
+
+    good = [(0.5, 0.3, 2.0e-4 + 1e-5 * s, 99.9) for s in range(5)]
+    members = {s: [good[s], (0.6, 0.4, 3.0e-4 + 1e-5 * s, 99.8), good[s], good[s]] for s in range(4)}
+    members[4] = [
+        (0.5, 0.3, 1.0e-3, 70.0),
+        (0.6, 0.4, 1.1e-3, 65.0),
+        (0.7, 0.5, 2.5e-4, 99.7),
+        (0.5, 0.4, 1.2e-3, 60.0),
+    ]
+    _write(tmp_path, members)
+    _, table, note = restart_evidence(
+        load_trials("ev", str(tmp_path)), load_curves("ev", str(tmp_path)),
+        schedules=[RestartsSpec(k=2, select_at=20)], topup=TopUpRule(max_members=4),
+    )  # fmt: skip
+    row = table.iloc[0]
+    assert row["selected identifies"].startswith("4/5")
+    assert row["topped up (to 4)"] == "1/5" and row["of which identified already"] == 0
+    assert row["identifies after top-up"].startswith("5/5")
+    assert row["cost with top-up"] == pytest.approx((2 * 20 + 10) / 30 + 2 / 5, abs=1e-3)
+    assert "Top-up: per condition" in note
+
+
+def test_topup_rule_fence_and_its_clear_errors():
+    from additive import SpecError
+    from additive.restarts import TopUpRule
+
+    rule = TopUpRule()
+    assert rule.upper_fence([1e-4, 2e-4, 3e-4]) is None  # too few groups for quartiles
+    kept = {f"s{i}": v for i, v in enumerate([2.5e-4, 3e-4, 2.1e-4, 3.3e-4, 9.4e-4, 1.7e-4, 3.5e-4, 2.8e-4])}
+    assert set(rule.flagged(kept)) == {"s4"}
+    assert set(TopUpRule(fence=0.0).flagged(kept)) == {"s4", "s6"}  # the fence at q3 itself
+    with pytest.raises(SpecError, match="`max_members` must be an integer >= 2"):
+        TopUpRule(max_members=1)

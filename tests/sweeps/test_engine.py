@@ -373,7 +373,7 @@ def test_asha_stops_trials_at_its_rungs_and_trials_that_train_their_budget_are_o
     }
     raw = tiny_sweep_raw(
         "asha", grid={"decoder": ["additive"]}, search=search, seeds=[0],
-        scheduler={"asha": {"grace_steps": 10, "reduction_factor": 2}}, max_concurrent=2,
+        scheduler={"asha": {"grace_steps": 10, "reduction_factor": 2}}, max_concurrent=2, tensorboard=True,
     )  # fmt: skip
     raw["fixed"].update(steps=40, eval_every=10)
     summary = run_sweep(parse_sweep_spec(raw, "asha.yaml"), str(tmp_path), out=None)
@@ -388,6 +388,57 @@ def test_asha_stops_trials_at_its_rungs_and_trials_that_train_their_budget_are_o
         assert rungs == [10, 20]  # 10 x 2^i below the budget of 40
         assert rungs[int(row["stopped_at_rung"]) - 1] == row["steps_done"]
         assert row["error"].startswith(f"stopped early by the scheduler at rung {int(row['stopped_at_rung'])}")
+    _what_the_dashboard_reads_matches_the_rows(tmp_path, df)
+    _tensorboard_has_the_reported_metrics(tmp_path / "asha" / "_ray", len(df))
+    from sweeps.cli import main
+
+    assert (
+        main(["results", "plot", "asha", "--kind", "search", "--storage", str(tmp_path), "--out", str(tmp_path)]) == 0
+    )
+    assert (tmp_path / "search.png").exists()
+
+
+def _what_the_dashboard_reads_matches_the_rows(tmp_path, df):
+    """optuna-dashboard reads the study through Optuna's storage API: the same trials,
+    values and states as the rows."""
+    import optuna
+
+    study = optuna.load_study(study_name="asha/c000/s0", storage=f"sqlite:///{tmp_path}/asha/optuna.db")
+    by_number = {t.number: t for t in study.trials}
+    assert sorted(by_number) == sorted(df["search_number"].astype(int))
+    for _, row in df.iterrows():
+        trial = by_number[int(row["search_number"])]
+        assert trial.user_attrs["trial_id"] == row["trial_id"]
+        if row["status"] == "ok":
+            assert trial.state.name == "COMPLETE" and trial.value == pytest.approx(row["val_loss"])
+        else:
+            assert trial.state.name == "PRUNED"
+        assert trial.params["lr"] == pytest.approx(row["lr"])
+
+
+def _tensorboard_has_the_reported_metrics(ray_dir, n_trials):
+    """Ray Tune's TensorBoard logger wrote one event file per trial with the reported
+    validation loss against the training step."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    files = sorted(ray_dir.rglob("events.out.tfevents.*"))
+    assert len(files) == n_trials
+    tags, steps = set(), set()
+    for path in files:
+        data = path.read_bytes()
+        at = 0
+        while at < len(data):  # TFRecord: length, its CRC, the record, its CRC
+            (n,) = struct.unpack("<Q", data[at : at + 8])
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + n])
+            at += 12 + n + 4
+            for value in event.summary.value:
+                tags.add(value.tag)
+                if value.tag.endswith("/val_loss"):
+                    steps.add(event.step)
+    assert "ray/tune/val_loss" in tags and "ray/tune/best_val_loss" in tags
+    assert {10, 20} <= steps  # the x axis is the training step
 
 
 def test_amp_auto_is_decided_once_at_the_start_and_kept_on_resume(ray_local, tmp_path, monkeypatch):
@@ -409,7 +460,10 @@ def test_amp_auto_is_decided_once_at_the_start_and_kept_on_resume(ray_local, tmp
     spec = _spec("auto", fixed={**TINY_FIXED, "amp": "auto"}, seeds=2)
     summary = run_sweep(spec, str(tmp_path), out=out, num_cpus=None)
     assert summary.complete and calls == [2]
-    assert "amp: auto -> fp32 (a training step of 2 model(s): fp32 10.0 ms, bf16 20.0 ms, 0.50x" in out.getvalue()
+    assert (
+        "amp: auto -> fp32 (a training step of each of 2 model(s), summed: fp32 10.0 ms, bf16 20.0 ms, 0.50x"
+        in out.getvalue()
+    )
     stored = load_stored_spec(Storage(str(tmp_path)), "auto")
     assert stored.fixed["amp"] is False  # pinned: a resume elsewhere keeps it
     assert json.loads((tmp_path / "auto" / "precision.json").read_text())["amp"] is False
@@ -438,3 +492,7 @@ def test_status_shows_the_groups_done_per_seed_and_the_pace(ray_local, tmp_path,
     text = capsys.readouterr().out
     assert "trials done per seed: 0: 2/2, 1: 2/2, 2: 1/2" in text
     assert re.search(r"pace: [\d.]+ trials/h over \d+ min of running \(1 stretch\(es\)\); about \d+ min left", text)
+    # a grid sweep's fields are ranked too (here the one that varies: the decoder)
+    assert main(["results", "importance", "perseed", "--metric", "val_loss", "--storage", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "decoder" in text and "1.0" in text and "fANOVA evaluator" in text

@@ -271,3 +271,34 @@ def test_embedded_ray_is_its_own_even_where_ray_start_left_a_cluster_address(tmp
         _check_complete(tmp_path, "own", 2)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_a_searched_sweep_stopped_mid_search_ends_with_exactly_its_trials(tmp_path, sig):
+    """A search stopped (Ctrl-C, or the driver killed) and resumed: every study ends with
+    exactly n_trials trials that have a row, no trial is run twice and none is lost."""
+    optuna = pytest.importorskip("optuna")
+    name = f"search-{sig.name.lower()}"
+    search = {"metric": "val_loss", "mode": "min", "n_trials": 4, "sampler": "random",
+              "space": {"lr": {"loguniform": [1e-4, 1e-2]}}}  # fmt: skip
+    raw = tiny_sweep_raw(name, seeds=1, search=search)  # 2 studies (one per decoder) x 4 trials
+    raw["fixed"].update(steps=40, eval_every=20, fault="slow")  # about 8 s a trial
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    storage = str(tmp_path / "results")
+    proc = _start_sweep(str(spec), storage)
+    _wait_for_rows(proc, tmp_path, name, 1)
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert 1 <= len(_rows(tmp_path, name)) < 8  # stopped mid-search
+    done = adx_resume(name, storage)
+    assert done.returncode == 0, done.stderr
+    df = _check_complete(tmp_path, name, 8)
+    assert set(df["status"]) == {"ok"}
+    for cell, rows in df.groupby("cell_index"):
+        study = optuna.load_study(study_name=f"{name}/c{cell:03d}/s0", storage=f"sqlite:///{storage}/{name}/optuna.db")
+        complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+        assert len(rows) == 4 and len(complete) == 4, [t.state.name for t in study.trials]
+        assert sorted(t.number for t in complete) == sorted(rows["search_number"].astype(int))
+        assert {t.user_attrs["trial_id"] for t in complete} == set(rows["trial_id"])
+        assert not [t for t in study.trials if t.state.name in ("RUNNING", "WAITING")]

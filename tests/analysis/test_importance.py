@@ -1,0 +1,80 @@
+"""Which fields mattered (Optuna's evaluators over rows) and the search figure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from additive.errors import AdxError
+from analysis.importance import importance, scored_rows, swept_fields
+
+pytest.importorskip("optuna")
+
+
+def _rows(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """A search where val_loss depends on lr (a valley at 1e-3) and not on width."""
+    rng = np.random.default_rng(seed)
+    lr = 10 ** rng.uniform(-4, -2, n)
+    width = rng.choice([128, 256, 512], n)
+    val = 1e-3 * (1 + 10 * (np.log10(lr) + 3) ** 2) * rng.uniform(0.95, 1.05, n)
+    return pd.DataFrame(
+        {
+            "sweep": "tune", "trial_id": [f"c000-s0-t{i:03d}" for i in range(n)], "cell": "decoder=additive",
+            "seed": 0, "status": "ok", "search_number": range(n), "decoder": "additive", "lr": lr,
+            "width": width, "batch_size": 64, "val_loss": val, "lms_id": 100 - 1e4 * val, "restarts": 1,
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["fanova", "ped-anova", "mdi"])
+def test_the_field_the_metric_depends_on_ranks_first_with_every_evaluator(method):
+    table, note = importance(_rows(), "val_loss", method)
+    assert table["field"].iloc[0] == "lr"
+    assert table.set_index("field")["importance"]["lr"] > table.set_index("field")["importance"]["width"]
+    assert {"fanova": "fANOVA", "ped-anova": "PED-ANOVA", "mdi": "mean decrease in impurity"}[method] in note
+    assert "never model selection" in note
+
+
+def test_swept_fields_are_those_that_vary_and_never_the_seed():
+    rows = _rows().assign(seed=[0, 1] * 20)
+    assert swept_fields(rows) == ["width", "lr"] or set(swept_fields(rows)) == {"width", "lr"}
+
+
+def test_ground_truth_metrics_are_ranked_too_maximised():
+    table, note = importance(_rows(), "lms_id")
+    assert table["field"].iloc[0] == "lr" and "(maximized)" in note
+
+
+def test_clear_errors():
+    with pytest.raises(AdxError, match="--metric: must be a result column"):
+        importance(_rows(), "nope")
+    with pytest.raises(AdxError, match="--evaluator: must be one of"):
+        importance(_rows(), "val_loss", "shap")
+    with pytest.raises(AdxError, match="no trial field varies"):
+        importance(_rows().assign(lr=1e-3, width=256), "val_loss")
+
+
+def test_restart_groups_count_by_their_kept_member_and_failed_trials_not_at_all():
+    rows = _rows(8)
+    rows["restarts"] = 2
+    rows["selected"] = [True, False] * 4
+    rows.loc[0, "status"] = "failed"
+    kept = scored_rows(rows)
+    assert len(kept) == 3 and kept["selected"].all()
+    assert len(scored_rows(rows, per_run=True)) == 7
+
+
+def test_search_figure_has_a_row_per_study_and_a_column_per_searched_field():
+    from analysis.searchplots import search_figure
+
+    rows = pd.concat([_rows(12), _rows(12, seed=1).assign(cell="decoder=monolithic", decoder="monolithic")])
+    rows.loc[rows.index[:3], "status"] = "stopped"
+    space = {"lr": {"loguniform": [1e-4, 1e-2]}, "width": {"choice": [128, 256, 512]}}
+    fig = search_figure(rows, space, "val_loss")
+    axes = fig.get_axes()
+    assert len(axes) == 2 * 3
+    assert axes[0].get_title().startswith("tune decoder=additive seed 0: history")
+    assert axes[1].get_xscale() == "log" and axes[2].get_xscale() == "linear"
+    with pytest.raises(AdxError, match="no searched trials"):
+        search_figure(rows.assign(search_number=None), space, "val_loss")
