@@ -17,8 +17,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from additive.spec import TrialSpec
+
+if TYPE_CHECKING:  # torch is imported where a step is timed, not when this module is
+    import torch
 
 # bf16 must be at least this much faster (step time ratio fp32 / bf16) to be chosen: a
 # smaller gain is within the noise of a few timed steps, and fp32 is the reference precision.
@@ -64,6 +68,26 @@ class PrecisionChoice:
         }
 
 
+def bf16_available(device: torch.device) -> bool:
+    """Whether this device has bf16 hardware: CUDA, or a CPU with AVX512-BF16 or AMX
+    (oneDNN's bf16 kernels; elsewhere bf16 is emulated). ``amp`` on a device without it
+    trains in fp32, with a warning. Having it does not make bf16 faster everywhere: on an
+    Intel Xeon with AVX512-BF16 and no AMX a `mini` step is 0.82x as fast (BENCHMARKS.md)."""
+    import torch
+
+    if device.type == "cuda":
+        return True
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # torch without these probes: read the CPU flags
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = f.read()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def decide(fp32_seconds: float, bf16_seconds: float | None) -> bool:
     """bf16 where it was measured and is faster than fp32 by ``BF16_MARGIN``."""
     return bf16_seconds is not None and fp32_seconds >= BF16_MARGIN * bf16_seconds
@@ -74,8 +98,6 @@ def choose_amp(specs: Iterable[TrialSpec], threads: int = 1, device: str = "cpu"
     ``specs`` in fp32 and under bf16 autocast, with ``threads`` torch threads, the two
     precisions interleaved twice and the faster of each kept; decide with ``decide``."""
     import torch
-
-    from additive.train import bf16_available
 
     dev = torch.device(device)
     distinct = {timing_key(s): s for s in specs}
@@ -113,7 +135,7 @@ def _step_timer(spec: TrialSpec, device):
     channels-last on the CPU) on one random batch of the trial's shape, in seconds per step."""
     import torch
 
-    from additive.train import build_models, make_optimiser
+    from additive.nets import build_models, make_optimiser
 
     torch.manual_seed(0)
     spec = TrialSpec.from_dict({**spec.to_dict(), "accelerator": device.type, "amp": False})

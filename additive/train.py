@@ -24,7 +24,8 @@ from torch import nn
 from additive.data import Datasets, Split, make_datasets
 from additive.errors import BudgetError, DivergedError
 from additive.evaluate import evaluate, mean_squared_error
-from additive.models import build_decoder, build_encoder
+from additive.nets import build_models, make_optimiser
+from additive.precision import bf16_available, choose_amp
 from additive.spec import TrialSpec
 
 Callback = Callable[[int, dict[str, float]], None]
@@ -67,52 +68,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def bf16_available(device: torch.device) -> bool:
-    """Whether this device has bf16 hardware: CUDA, or a CPU with AVX512-BF16 or AMX
-    (oneDNN's bf16 kernels; elsewhere bf16 is emulated). ``amp`` on a device without it
-    trains in fp32, with a warning. Having it does not make bf16 faster everywhere: on an
-    Intel Xeon with AVX512-BF16 and no AMX a `mini` step is 0.82x as fast (BENCHMARKS.md)."""
-    if device.type == "cuda":
-        return True
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # torch without these probes: read the CPU flags
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = f.read()
-        except OSError:
-            return False
-        return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def build_models(spec: TrialSpec, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The trial's encoder and decoder on ``device`` (built-ins by name, plugins by path)."""
-    return build_encoder(spec).to(device), build_decoder(spec).to(device)
-
-
-def make_optimiser(
-    encoder: nn.Module, decoder: nn.Module, spec: TrialSpec, device: torch.device, fast: bool = True
-) -> torch.optim.Adam:
-    """Adam over both networks (``lr``, ``weight_decay``).
-
-    ``fast`` changes how, not what, is computed: the fused Adam kernel (one pass per
-    parameter instead of about ten small ops) and, on CPU, the channels-last layout, in
-    which oneDNN's convolutions run faster. Together 1.19-1.21x the samples per second at the
-    ``mini`` size (BENCHMARKS.md, ``train_step.mini``). Results equal the plain path up to
-    floating-point rounding, which over thousands of steps is enough to change a trial's
-    trajectory, so runs before and after this switch are not bit-identical.
-    """
-    if fast and device.type == "cpu":
-        encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in torch's stubs
-        decoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    params = list(encoder.parameters()) + list(decoder.parameters())
-    return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay, fused=fast)
 
 
 def _lr_lambda(spec: TrialSpec) -> Callable[[int], float]:
@@ -211,8 +170,6 @@ class Training:
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimiser, _lr_lambda(spec))
         amp = spec.amp
         if amp == "auto":  # a trial alone decides for itself; a sweep decides once, at its start
-            from additive.precision import choose_amp
-
             amp = choose_amp([spec], threads=torch.get_num_threads(), device=device.type).amp
         self.autocast = bool(amp) and bf16_available(device)
         self.val_autocast = self.autocast and spec.val_amp

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 import tempfile
 import time
@@ -26,9 +25,9 @@ from typing import Any, TextIO
 
 from additive.errors import AdxError
 from additive.restarts import TopUpRule, select_restart
-from sweeps.results import CURVE_SCHEMA, TRIAL_SCHEMA, Storage, SweepFiles, rows_table
-from sweeps.rows import CurveRow, TrialRow
+from sweeps.results import CURVE_SCHEMA, Storage, SweepFiles
 from sweeps.spec import SweepSpec
+from sweeps.writer import full_budget
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,6 @@ class TopUp:
     members: tuple[int, ...]
     kept_val_loss: float
     fence: float
-
-
-def _full_budget(row: dict[str, Any]) -> bool:
-    return row["status"] == "ok" and (row.get("steps_done") or 0) >= (row.get("steps") or math.inf)
 
 
 def plan(spec: SweepSpec, rows: list[dict[str, Any]], rule: TopUpRule) -> tuple[list[TopUp], dict[int, float | None]]:
@@ -60,7 +55,7 @@ def plan(spec: SweepSpec, rows: list[dict[str, Any]], rule: TopUpRule) -> tuple[
         groups.setdefault(r.get("restart_group") or r["trial_id"], []).append(r)
     kept: dict[int, dict[str, float]] = {}
     for gid, members in groups.items():
-        first = [m for m in members if (m.get("restart") or 0) < k and _full_budget(m)]
+        first = [m for m in members if (m.get("restart") or 0) < k and full_budget(m)]
         losses = [m["val_loss"] for m in first]
         pick = select_restart(losses)
         if pick is not None:
@@ -74,24 +69,6 @@ def plan(spec: SweepSpec, rows: list[dict[str, Any]], rule: TopUpRule) -> tuple[
             if new:
                 out.append(TopUp(gid, cell, groups[gid][0]["seed"], new, by_group[gid], fence))
     return out, fences
-
-
-def write_topped_up(
-    files: SweepFiles, group: str, before: dict[str, Any], new_rows: list[TrialRow], new_curves: list[CurveRow]
-) -> list[dict[str, Any]]:
-    """Rewrite a group's rows and curves with its new members, the kept member chosen again
-    by validation loss among the full-budget members; return the rows written."""
-    rows = [dict(r) for r in before["rows"]] + [r.to_record() for r in new_rows]
-    rows.sort(key=lambda r: r.get("restart") or 0)
-    full = [i for i, r in enumerate(rows) if _full_budget(r)]
-    pick = select_restart([rows[i]["val_loss"] for i in full])
-    for i, r in enumerate(rows):
-        r["selected"] = pick is not None and i == full[pick]
-    curves = list(before["curves"]) + [c.to_record() for c in new_curves]
-    if curves:
-        files.storage.write_table(f"{files.curves_dir}/{group}.parquet", rows_table(curves, CURVE_SCHEMA))
-    files.storage.write_table(f"{files.trials_dir}/{group}.parquet", rows_table(rows, TRIAL_SCHEMA))
-    return rows
 
 
 def run_topup(

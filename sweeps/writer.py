@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from typing import Any
 
 from additive.errors import AdxError
+from additive.restarts import select_restart
 from additive.spec import TrialSpec
 from sweeps.progress import Progress
-from sweeps.results import SweepFiles
+from sweeps.results import CURVE_SCHEMA, TRIAL_SCHEMA, SweepFiles, rows_table
 from sweeps.rows import CURVE_KEYS, CurveRow, TrialMetrics, TrialRow
 from sweeps.spec import ORACLE_METRICS
 
@@ -65,6 +67,29 @@ def make_row(sweep: str, config: dict[str, Any], result: dict[str, Any], status:
         started_at=moment("started_at"),
         finished_at=moment("finished_at"),
     )
+
+
+def full_budget(row: dict[str, Any]) -> bool:
+    """A member that finished ok after training every step."""
+    return row["status"] == "ok" and (row.get("steps_done") or 0) >= (row.get("steps") or math.inf)
+
+
+def write_topped_up(
+    files: SweepFiles, group: str, before: dict[str, Any], new_rows: list[TrialRow], new_curves: list[CurveRow]
+) -> list[dict[str, Any]]:
+    """Rewrite a group's rows and curves with its new members, the kept member chosen again
+    by validation loss among the full-budget members; return the rows written."""
+    rows = [dict(r) for r in before["rows"]] + [r.to_record() for r in new_rows]
+    rows.sort(key=lambda r: r.get("restart") or 0)
+    full = [i for i, r in enumerate(rows) if full_budget(r)]
+    pick = select_restart([rows[i]["val_loss"] for i in full])
+    for i, r in enumerate(rows):
+        r["selected"] = pick is not None and i == full[pick]
+    curves = list(before["curves"]) + [c.to_record() for c in new_curves]
+    if curves:
+        files.storage.write_table(f"{files.curves_dir}/{group}.parquet", rows_table(curves, CURVE_SCHEMA))
+    files.storage.write_table(f"{files.trials_dir}/{group}.parquet", rows_table(rows, TRIAL_SCHEMA))
+    return rows
 
 
 def _rungs_text(restarts: dict[str, Any] | None) -> str | None:
@@ -143,9 +168,7 @@ class ResultWriter:
                 tid = config["trial_id"]
                 if tid in self.written:
                     return
-                if config.get("topup"):
-                    from sweeps.topup import write_topped_up
-
+                if config.get("topup"):  # new members of a group (sweeps.topup)
                     new = [dataclasses.replace(r, **self.static) for r in member_rows(self.files.name, config,
                            result, status, error, restarts=config["topup"]["members"])]  # fmt: skip
                     try:

@@ -40,7 +40,7 @@ def test_choose_amp_times_each_distinct_model_in_both_precisions(tiny_spec, monk
         return wrapped
 
     monkeypatch.setattr(precision, "_step_timer", counting)
-    monkeypatch.setattr(train, "bf16_available", lambda device: True)
+    monkeypatch.setattr(precision, "bf16_available", lambda device: True)
     choice = choose_amp(specs)
     assert choice.models == 2  # the seed, support and dependence do not change the step
     assert sorted(timed) == sorted([(d, a) for d in ("additive", "monolithic") for a in (False, True)] * 2)
@@ -50,7 +50,7 @@ def test_choose_amp_times_each_distinct_model_in_both_precisions(tiny_spec, monk
 
 
 def test_without_bf16_hardware_auto_is_fp32_and_bf16_is_not_timed(tiny_spec, monkeypatch):
-    monkeypatch.setattr(train, "bf16_available", lambda device: False)
+    monkeypatch.setattr(precision, "bf16_available", lambda device: False)
     choice = choose_amp([tiny_spec])
     assert choice.amp is False and choice.bf16_seconds is None
     assert "no bf16 hardware" in choice.describe()
@@ -58,7 +58,7 @@ def test_without_bf16_hardware_auto_is_fp32_and_bf16_is_not_timed(tiny_spec, mon
 
 def test_a_trial_alone_with_amp_auto_trains_in_the_precision_the_timing_picks(tiny_spec, monkeypatch):
     for picked in (False, True):
-        monkeypatch.setattr(precision, "choose_amp", lambda specs, threads=1, device="cpu", p=picked: (
+        monkeypatch.setattr(train, "choose_amp", lambda specs, threads=1, device="cpu", p=picked: (
             precision.PrecisionChoice(p, 0.02, 0.01 if p else 0.04, 1, "cpu")))  # fmt: skip
         monkeypatch.setattr(train, "bf16_available", lambda device: True)
         result = run_trial(dataclasses.replace(tiny_spec, amp="auto"))
