@@ -34,7 +34,7 @@ lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
 check: lint test
 
 docs: $(STAMP)  ## regenerate every generated table of README.md and docs/RESULTS.md from results/published
-	$(VENV)/bin/cog -r -p "from analysis.pages import map_progress, preset_table, show, show_figure, show_text" README.md docs/RESULTS.md
+	$(VENV)/bin/cog -r -p "from analysis.pages import map_progress, preset_table, published, show, show_figure, show_text" README.md docs/RESULTS.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --quick

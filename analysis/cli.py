@@ -9,7 +9,7 @@ import warnings
 
 from additive.errors import AdxError
 
-QUERY_FORMATS = ("table", "csv", "json", "parquet")
+QUERY_FORMATS = ("table", "csv", "json", "md", "parquet")
 
 
 def add_results_commands(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     s.add_argument("names", nargs="+", metavar="NAME")
     s.add_argument("--storage", default="results")
     s.add_argument("--strict", action="store_true")
-    s.add_argument("--format", default="table", choices=QUERY_FORMATS[:3])
+    s.add_argument("--format", default="table", choices=QUERY_FORMATS[:4])
 
     t = sub.add_parser("table", help="the identifiability / extrapolation table (paper's Table 1 layout)")
     common(t)
@@ -288,6 +288,10 @@ def _write_frame(df, fmt: str, out: str | None) -> int:
         return 0
     if fmt == "csv":
         text = df.to_csv(index=False)
+    elif fmt == "md":
+        from analysis.tables import format_table
+
+        text = format_table(df, "md")
     elif fmt == "json":
         text = df.to_json(orient="records", date_format="iso", indent=1)
     else:

@@ -18,6 +18,7 @@ import io
 import os
 import shlex
 from contextlib import redirect_stdout
+from pathlib import Path
 
 from additive.errors import AdxError
 
@@ -52,10 +53,18 @@ def adx(line: str) -> str:
     return buf.getvalue().rstrip("\n")
 
 
-def block(line: str) -> str:
+def published() -> str:
+    """The names of every sweep in the published folder, space-separated (for a block's command)."""
+    return " ".join(sorted(p.name for p in Path(PUBLISHED).iterdir() if (p / "spec.yaml").exists()))
+
+
+def block(line: str, head: int | None = None) -> str:
     """A command and its output as Markdown: a table printed as Markdown stays a table,
-    anything else is shown as a code block under the command."""
+    anything else is shown as a code block under the command (its first ``head`` lines)."""
     out = adx(line)
+    if head is not None:
+        lines = out.splitlines()
+        out = "\n".join(lines[:head] + ([f"... ({len(lines) - head} more lines)"] if len(lines) > head else []))
     shown = f"`{line}`" if "--storage" in line else f"`{line} --storage {PUBLISHED}`"
     if out.lstrip().startswith("|"):
         return f"{shown}:\n\n{out}"
@@ -63,11 +72,11 @@ def block(line: str) -> str:
     return f"{shown}:\n\n{body}"
 
 
-def show(line: str) -> None:
-    """Inside a cog block: print ``block(line)``."""
+def show(line: str, head: int | None = None) -> None:
+    """Inside a cog block: print ``block(line, head)``."""
     import cog  # type: ignore[import-not-found]  # cogapp, present while cog runs
 
-    cog.outl(block(line))
+    cog.outl(block(line, head))
 
 
 IMAGES = "docs/img/published"  # where `make docs` writes the figures of the generated blocks

@@ -27,6 +27,8 @@ def search_figure(df: pd.DataFrame, space: dict[str, dict], metric: str, mode: s
     studies = sorted(rows.groupby(["sweep", "cell", "seed"]), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2]))
     fields = list(space)
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+
     fig, axes = plt.subplots(
         len(studies), 1 + len(fields), figsize=(2.4 * (1 + len(fields)), 2.1 * len(studies)), squeeze=False
     )
@@ -63,10 +65,13 @@ def search_figure(df: pd.DataFrame, space: dict[str, dict], metric: str, mode: s
             kind = next(iter(space[field]))
             if kind in ("loguniform", "logint"):
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # major ticks only: minor labels overlap
             if metric in ("val_loss", "train_loss"):
                 ax.set_yscale("log")
             ax.set_xlabel(field)
             ax.set_title(f"slice: {field}", fontsize=8)
+    for row in axes:
+        row[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted
     fig.suptitle(f"search: {metric} per trial and per searched field ({mode}imise)", fontsize=9)
     fig.tight_layout()
     return fig

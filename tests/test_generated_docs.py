@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("README.md", "docs/RESULTS.md")
-PROLOGUE = "from analysis.pages import map_progress, preset_table, show, show_figure, show_text"
+PROLOGUE = "from analysis.pages import map_progress, preset_table, published, show, show_figure, show_text"
 
 
 def regenerate(text: str, name: str) -> str:
