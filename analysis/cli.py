@@ -145,6 +145,14 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     im.add_argument("--evaluator", default="fanova", help="fanova (default), ped-anova or mdi")
     im.add_argument("--fields", default=None, help="comma-separated trial fields (default: those that vary)")
     im.add_argument("--seed", type=int, default=0, help="the evaluator's random seed (fanova, mdi)")
+    im.add_argument(
+        "--at-step",
+        type=int,
+        default=None,
+        metavar="STEP",
+        help="rank a learning-curve metric (val_loss: best so far) at this step, over every trial that reached it, "
+        "stopped ones included (a search whose scheduler stopped most trials)",
+    )
     im.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     im.add_argument("--where", default=None)
     estimator(im)
@@ -240,8 +248,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "importance":
         from analysis.importance import importance, scored_rows
 
-        df = scored_rows(load.load_trials(args.names, args.storage, args.where, args.strict), args.per_run)
-        table, note = importance(df, args.metric, args.evaluator, _split(args.fields), args.seed)
+        trials = load.load_trials(args.names, args.storage, args.where, args.strict)
+        if args.at_step is not None:
+            from analysis.columns import name_plugins
+            from analysis.importance import at_step
+
+            curves = load.load_curves(args.names, args.storage, args.strict)
+            df = at_step(name_plugins(trials), curves, args.metric, args.at_step)
+        else:
+            df = scored_rows(trials, args.per_run)
+        table, note = importance(df, args.metric, args.evaluator, _split(args.fields), args.seed, args.at_step)
         print(tables.format_table(table, args.format))
         if args.format in ("terminal", "md"):
             print()

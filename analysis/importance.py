@@ -79,7 +79,12 @@ def evaluator(name: str, seed: int = 0):
 
 
 def importance(
-    df: pd.DataFrame, metric: str, method: str = "fanova", fields: list[str] | None = None, seed: int = 0
+    df: pd.DataFrame,
+    metric: str,
+    method: str = "fanova",
+    fields: list[str] | None = None,
+    seed: int = 0,
+    step: int | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The importance of each field for ``metric`` over ``df``'s rows, and a note that says
     how it was computed."""
@@ -130,12 +135,35 @@ def importance(
     names = {"fanova": "fANOVA", "ped-anova": "PED-ANOVA", "mdi": "mean decrease in impurity"}
     note = (
         f"Importance of each field for {metric} ({direction}d) by Optuna's {names[method]} evaluator "
-        f"(optuna.importance, normalised to sum to 1; seed {seed}) over {len(rows)} rows. Ground-truth "
+        f"(optuna.importance, normalised to sum to 1; seed {seed}) over {len(rows)} rows"
+        + (f" (every trial that reached step {step}, at that step)" if step is not None else "")
+        + ". Ground-truth "
         "metrics are allowed here: this is analysis, never model selection."
     )
     return table, note
 
 
 def _values(column: pd.Series) -> str:
-    values = sorted(column.dropna().astype(str).unique())
-    return ", ".join(values) if len(values) <= 5 else f"{len(values)} values, {column.min():.3g} to {column.max():.3g}"
+    clean = column.dropna()
+    numeric = pd.api.types.is_numeric_dtype(clean) and not pd.api.types.is_bool_dtype(clean)
+    values = sorted(clean.unique()) if numeric else sorted(clean.astype(str).unique())
+    shown = [f"{v:.3g}" if numeric else str(v) for v in values]
+    return ", ".join(shown) if len(values) <= 4 else f"{len(values)} values, {shown[0]} to {shown[-1]}"
+
+
+CURVE_METRICS = ("val_loss", "best_val_loss", "train_loss")
+
+
+def at_step(trials: pd.DataFrame, curves: pd.DataFrame, metric: str, step: int) -> pd.DataFrame:
+    """Every trial that reached ``step`` (``ok`` and ``stopped`` alike), with ``metric`` read
+    off its learning curve there (``val_loss``: the best validation loss so far, what a
+    scheduler's rung compares): a search whose scheduler stopped most trials early still
+    ranks its fields on every trial, at one budget."""
+    if metric not in CURVE_METRICS:
+        raise AdxError(f"--at-step: ranks a learning-curve metric ({', '.join(CURVE_METRICS)}), but got {metric!r}")
+    column = "best_val_loss" if metric == "val_loss" else metric
+    points = curves[curves["step"] == step][["sweep", "trial_id", column]].rename(columns={column: "_at"})
+    rows = trials[trials["status"].isin(("ok", "stopped"))].merge(points, on=["sweep", "trial_id"], how="inner")
+    if rows.empty:
+        raise AdxError(f"--at-step: no trial has a learning-curve point at step {step}")
+    return rows.assign(**{metric: rows["_at"]}).drop(columns="_at")

@@ -78,3 +78,22 @@ def test_search_figure_has_a_row_per_study_and_a_column_per_searched_field():
     assert axes[1].get_xscale() == "log" and axes[2].get_xscale() == "linear"
     with pytest.raises(AdxError, match="no searched trials"):
         search_figure(rows.assign(search_number=None), space, "val_loss")
+
+
+def test_at_a_step_every_trial_that_reached_it_counts_stopped_ones_too():
+    from analysis.importance import at_step
+
+    rows = _rows(10)
+    rows.loc[rows.index[5:], "status"] = "stopped"  # cut at a rung: no final val_loss to compare
+    curves = pd.DataFrame(
+        [{"sweep": "tune", "trial_id": t, "step": s, "best_val_loss": v * s / 10, "val_loss": v, "train_loss": v}
+         for t, v in zip(rows["trial_id"], rows["val_loss"], strict=True) for s in (10, 20)]
+    )  # fmt: skip
+    ranked = at_step(rows, curves, "val_loss", 10)
+    assert len(ranked) == 10 and ranked["val_loss"].to_numpy() == pytest.approx(rows["val_loss"].to_numpy())
+    table, note = importance(ranked, "val_loss", step=10)
+    assert table["field"].iloc[0] == "lr" and "every trial that reached step 10, at that step" in note
+    with pytest.raises(AdxError, match="--at-step: ranks a learning-curve metric"):
+        at_step(rows, curves, "lms_id", 10)
+    with pytest.raises(AdxError, match="no trial has a learning-curve point at step 15"):
+        at_step(rows, curves, "val_loss", 15)
