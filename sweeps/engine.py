@@ -129,8 +129,8 @@ def run_sweep(
                 file=out,
                 flush=True,
             )
-        if uses_auto_amp(spec):  # decided once, by timing; the stored spec keeps the choice
-            spec = _decide_amp(spec, files, store, out)
+        if uses_auto_amp(spec):  # decided once, by timing, when the sweep starts; the stored spec keeps it
+            spec = _decide_amp(spec, files, store, out) if new_sweep else _kept_amp(spec, files, store, out)
             searcher = SweepSearcher(spec, done, best_params, optuna_storage, done_rows, weights)
         init_ray(address, num_cpus, list(checked.plugin_sources))
         searcher.plugin_paths = checked.plugin_paths
@@ -305,6 +305,22 @@ def _decide_amp(spec: SweepSpec, files: SweepFiles, store: Storage, out: TextIO 
         print(f"[{spec.name}] {choice.describe()}", file=out, flush=True)
     store.write_bytes(files.dir + "/precision.json", (json.dumps(choice.to_dict(), indent=1) + "\n").encode())
     return pin_amp(spec, choice.amp)
+
+
+def _kept_amp(spec: SweepSpec, files: SweepFiles, store: Storage, out: TextIO | None) -> SweepSpec:
+    """A sweep resumed from a spec that says ``amp: auto`` (``adx sweep run SPEC --resume``)
+    trains in the precision its start chose, as its stored spec says; never decides again."""
+    stored = load_stored_spec(store, spec.name)
+    amps = {stored.trial_spec(cell, stored.seeds[0]).amp for cell in stored.cells()}
+    if len(amps) != 1 or not isinstance(next(iter(amps)), bool):
+        raise AdxError(
+            f"sweep {spec.name!r}: its stored spec does not say which precision `amp: auto` chose at its start "
+            f"(amp: {sorted(map(str, amps))}); resume it with `adx sweep resume {spec.name}`"
+        )
+    amp = bool(next(iter(amps)))
+    if out:
+        print(f"[{spec.name}] amp: auto -> {'bf16' if amp else 'fp32'}, as chosen when the sweep started", file=out)
+    return pin_amp(spec, amp)
 
 
 def _note_precision(spec: SweepSpec, out: TextIO) -> None:

@@ -475,6 +475,13 @@ def test_amp_auto_is_decided_once_at_the_start_and_kept_on_resume(ray_local, tmp
     (tmp_path / "auto" / "_compacted" / "trials.parquet").unlink()
     run_sweep(stored, str(tmp_path), resume=True, out=None)
     assert calls == [2]
+    # nor does a resume from the spec file that says auto (`adx sweep run SPEC --resume`)
+    (tmp_path / "auto" / "trials" / "c001-s1.parquet").unlink()
+    (tmp_path / "auto" / "_compacted" / "trials.parquet").unlink()
+    out = io.StringIO()
+    run_sweep(spec, str(tmp_path), resume=True, out=out)
+    assert calls == [2] and "amp: auto -> fp32, as chosen when the sweep started" in out.getvalue()
+    assert not pd.read_parquet(tmp_path / "auto" / "trials")["amp"].any()
 
 
 def test_status_shows_the_groups_done_per_seed_and_the_pace(ray_local, tmp_path, capsys):
