@@ -141,7 +141,12 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
         "ground-truth metrics allowed: analysis, not selection)",
     )
     common(im)
-    im.add_argument("--metric", required=True, help="a result column, e.g. val_loss, lms_id, rmse_ood")
+    im.add_argument(
+        "--metric",
+        required=True,
+        help="a result column, e.g. val_loss, lms_id, rmse_ood (ground-truth metrics are allowed: this is analysis, "
+        "never model selection)",
+    )
     im.add_argument("--evaluator", default="fanova", help="fanova (default), ped-anova or mdi")
     im.add_argument("--fields", default=None, help="comma-separated trial fields (default: those that vary)")
     im.add_argument("--seed", type=int, default=0, help="the evaluator's random seed (fanova, mdi)")
