@@ -65,7 +65,14 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--baseline",
         default=None,
-        help="compare every other decoder against this one (a built-in name or a plugin's readable name)",
+        help="compare every other decoder against this one (a built-in name or a plugin's readable name); "
+        "with --across, a value of that column",
+    )
+    c.add_argument(
+        "--across",
+        default="decoder",
+        help="the column whose values are compared, seed by seed (default: decoder); e.g. --across sweep "
+        "--baseline B compares the same cells and seeds of two sweeps, each decoder on its own",
     )
     c.add_argument("--format", default="terminal", help="terminal, md, latex or csv")
     c.add_argument("--where", default=None)
@@ -209,10 +216,12 @@ def _run(args: argparse.Namespace) -> int:
         if args.cmd == "table":
             table, note = tables.results_table(df, _split(args.by), args.per_run)
         else:
-            table = tables.paired_comparison(df, _split(args.by), args.baseline, per_run=args.per_run)
+            table = tables.paired_comparison(
+                df, _split(args.by), args.baseline, per_run=args.per_run, across=args.across
+            )
             pairs = "(seed, restart) pairs" if args.per_run else "seeds"
             note = tables.estimator_note(df, args.per_run) + (
-                f" Each decoder minus its baseline over {pairs} matched within each condition; 95% t interval; "
+                f" Each {args.across} minus its baseline over {pairs} matched within each condition; 95% t interval; "
                 "paired t-test; p_holm: the p-value adjusted (Holm) over the conditions of the table, one family "
                 "per comparison and metric."
             )

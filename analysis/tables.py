@@ -178,13 +178,17 @@ def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_pairs(decoders: list[str], baseline: str | None = None) -> list[tuple[str, str]]:
-    """Which decoders ``paired_comparison`` compares, each as (decoder, baseline): every
-    decoder against ``baseline``; without one, additive against monolithic when both are
-    there, then any other decoder (a plugin) against monolithic, or the first two."""
+def comparison_pairs(
+    decoders: list[str], baseline: str | None = None, across: str = "decoder"
+) -> list[tuple[str, str]]:
+    """Which values of ``across`` (the decoders by default) ``paired_comparison`` compares,
+    each as (value, baseline): every value against ``baseline``; without one, additive
+    against monolithic when both are there, then any other decoder (a plugin) against
+    monolithic, or the first two."""
     if baseline is not None:
         if baseline not in decoders:
-            raise AdxError(f"--baseline: must be one of the decoders {decoders}, but got {baseline!r}")
+            what = "decoders" if across == "decoder" else f"values of {across!r}"
+            raise AdxError(f"--baseline: must be one of the {what} {decoders}, but got {baseline!r}")
         return [(d, baseline) for d in decoders if d != baseline]
     if "monolithic" in decoders:
         first = ["additive"] if "additive" in decoders else []
@@ -212,27 +216,36 @@ def paired_comparison(
     baseline: str | None = None,
     metrics: tuple[str, ...] = ("lms_id", "rmse_ood", "rmse_recombine"),
     per_run: bool = False,
+    across: str = "decoder",
 ) -> pd.DataFrame:
     """Per condition and pair of decoders (``comparison_pairs``), the decoder minus the
     baseline over seeds matched between the two (with ``per_run``, over (seed, restart)
     pairs): mean difference, 95% confidence interval (t), the paired t-test p-value and
     ``p_holm``, that p-value adjusted (Holm) over the conditions of the table, one family
-    per (pair, metric): the correction for testing every cell."""
+    per (pair, metric): the correction for testing every cell.
+
+    ``across`` names another column to compare along instead of the decoder, e.g. ``sweep``
+    for the same cells and seeds run by two sweeps (tuned hyperparameters against a recipe);
+    the decoder then becomes one of the conditions."""
     from scipy import stats
 
+    if across not in df.columns:
+        raise AdxError(f"--across: must name a result column, but got {across!r}")
     df = select_models(df, per_run)
     df = df[df["status"] == "ok"]
     if df.empty:
         return pd.DataFrame()
-    cond = _conditions(df, by)
-    pairs = comparison_pairs(sorted(df["decoder"].unique()), baseline)
+    cond = [c for c in _conditions(df, by) if c != across]
+    if across != "decoder" and "decoder" not in cond:
+        cond = ["decoder", *cond]
+    pairs = comparison_pairs(sorted(df[across].dropna().unique()), baseline, across)
     rows = []
     for key, g in df.groupby(cond, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         pair = ["seed", "restart"] if per_run and "restart" in g else ["seed"]
         for a, b in pairs:
-            ga = g[g["decoder"] == a].groupby(pair)[list(metrics)].mean()
-            gb = g[g["decoder"] == b].groupby(pair)[list(metrics)].mean()
+            ga = g[g[across] == a].groupby(pair)[list(metrics)].mean()
+            gb = g[g[across] == b].groupby(pair)[list(metrics)].mean()
             seeds = ga.index.intersection(gb.index)
             for m in metrics:
                 diff = (ga.loc[seeds, m] - gb.loc[seeds, m]).dropna()

@@ -223,3 +223,27 @@ def test_selection_in_tables_never_reads_ground_truth(tmp_path):
     for column in ORACLE_METRICS:
         scrambled[column] = rng.permutation(scrambled[column].to_numpy())
     assert sorted(select_models(df)["trial_id"]) == sorted(select_models(scrambled)["trial_id"])
+
+
+def test_paired_comparison_across_two_sweeps_pairs_each_decoder_seed_by_seed(tmp_path):
+    """--across sweep: the same cells and seeds of two sweeps (tuned against a recipe), each
+    decoder on its own, paired on the seed; the sweeps' own decoder comparison is not made."""
+    tuned = {("additive", 0): 100.0, ("additive", 1): 99.5, ("additive", 2): 90.0}
+    tuned |= {("monolithic", 0): 80.0, ("monolithic", 1): 70.0, ("monolithic", 2): 75.0}
+    recipe = {("additive", 0): 99.0, ("additive", 1): 95.5, ("additive", 2): 92.0}
+    recipe |= {("monolithic", 0): 60.0, ("monolithic", 1): 72.0, ("monolithic", 2): 71.0}
+    for sweep, lms in (("tuned", tuned), ("recipe", recipe)):
+        rows = [make_row(sweep, f"{d}-s{s}", d, s, lms_id=v, rmse_ood=0.1) for (d, s), v in lms.items()]
+        write_rows(tmp_path, sweep, rows)
+    df = load_trials(["tuned", "recipe"], str(tmp_path))
+    comp = paired_comparison(df, baseline="recipe", across="sweep", metrics=("lms_id",))
+    assert set(comp["comparison"]) == {"tuned - recipe"}
+    by_decoder = comp.set_index("decoder")
+    for d in ("additive", "monolithic"):
+        diffs = np.array([tuned[(d, s)] - recipe[(d, s)] for s in range(3)])
+        assert by_decoder.loc[d, "pairs"] == 3
+        assert by_decoder.loc[d, "difference"] == pytest.approx(diffs.mean())
+    with pytest.raises(Exception, match="--baseline: must be one of the values of 'sweep'"):
+        paired_comparison(df, baseline="additive", across="sweep")
+    with pytest.raises(Exception, match="--across: must name a result column"):
+        paired_comparison(df, across="no_such_column")
