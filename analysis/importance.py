@@ -54,6 +54,32 @@ def swept_fields(df: pd.DataFrame) -> list[str]:
     return out
 
 
+def confounded(rows: pd.DataFrame, fields: list[str]) -> list[list[str]]:
+    """Groups of ``fields`` that vary together over ``rows``: each field's value determines
+    every other's and back (e.g. an ablation at each decoder's tuned settings, where the
+    learning rate, weight decay and width follow the decoder). No evaluator can tell such
+    fields apart; ranked separately, one effect would be split among them at random. Only
+    fields whose values repeat (on average at least twice) count: two searched continuous
+    fields take a new value in every row, and map one-to-one without telling anything."""
+    codes = {f: pd.factorize(rows[f].astype(str))[0] for f in fields}
+    repeated = {f for f in fields if 2 * (codes[f].max() + 1) <= len(rows)}
+    groups, taken = [], set()
+    for i, f in enumerate(fields):
+        if f in taken or f not in repeated:
+            continue
+        group = [f]
+        for g in fields[i + 1 :]:
+            if g in taken or g not in repeated:
+                continue
+            pairs = pd.DataFrame({"a": codes[f], "b": codes[g]}).drop_duplicates()
+            if pairs["a"].is_unique and pairs["b"].is_unique:  # a one-to-one map between their values
+                group.append(g)
+        taken.update(group)
+        if len(group) > 1:
+            groups.append(group)
+    return groups
+
+
 def _distribution(values: pd.Series):
     import optuna.distributions as od
 
@@ -103,6 +129,8 @@ def importance(
         raise AdxError("no trial field varies between these rows: nothing to rank (a grid or a search sweeps some)")
     if len(rows) < 4:
         raise AdxError(f"importance needs at least 4 rows with {metric}, but got {len(rows)}")
+    together = confounded(rows, fields)  # ranked as one field, under the first one's name
+    fields = [f for f in fields if not any(f in group[1:] for group in together)]
     distributions, categorical = {}, set()
     for f in fields:
         distributions[f], is_cat = _distribution(rows[f])
@@ -132,13 +160,20 @@ def importance(
         if f not in scores:
             table.loc[len(table)] = [f, 0.0]
     table["values"] = [_values(rows[f]) for f in table["field"]]
+    with_ = {group[0]: group[1:] for group in together}
+    table["field"] = [f"{f} (with {', '.join(with_[f])})" if f in with_ else f for f in table["field"]]
     names = {"fanova": "fANOVA", "ped-anova": "PED-ANOVA", "mdi": "mean decrease in impurity"}
     note = (
         f"Importance of each field for {metric} ({direction}d) by Optuna's {names[method]} evaluator "
         f"(optuna.importance, normalised to sum to 1; seed {seed}) over {len(rows)} rows"
         + (f" (every trial that reached step {step}, at that step)" if step is not None else "")
-        + ". Ground-truth "
-        "metrics are allowed here: this is analysis, never model selection."
+        + ". "
+        + "".join(
+            f"{', '.join(group)} vary together over these rows (each determines the others), so they are "
+            f"ranked as one field, {group[0]}: the rows cannot tell their effects apart. "
+            for group in together
+        )
+        + "Ground-truth metrics are allowed here: this is analysis, never model selection."
     )
     return table, note
 

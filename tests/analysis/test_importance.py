@@ -97,3 +97,36 @@ def test_at_a_step_every_trial_that_reached_it_counts_stopped_ones_too():
         at_step(rows, curves, "lms_id", 10)
     with pytest.raises(AdxError, match="no trial has a learning-curve point at step 15"):
         at_step(rows, curves, "val_loss", 15)
+
+
+def test_fields_that_vary_together_are_ranked_as_one_and_the_note_says_so():
+    """An ablation at each decoder's tuned settings: lr and width follow the decoder, so the
+    rows cannot tell the three apart; the dependence level varies on its own."""
+    rng = np.random.default_rng(1)
+    n = 24
+    decoder = np.array(["additive", "monolithic"] * (n // 2))
+    tuned = {"additive": (7e-4, 256), "monolithic": (5.8e-4, 512)}
+    rows = pd.DataFrame(
+        {
+            "sweep": "ablation", "trial_id": [f"c{i:03d}-s0" for i in range(n)], "cell": "x", "seed": 0,
+            "status": "ok", "decoder": decoder, "lr": [tuned[d][0] for d in decoder],
+            "width": [tuned[d][1] for d in decoder], "dependence": rng.choice([0.0, 0.9], n), "restarts": 1,
+            "lms_id": np.where(decoder == "additive", 100.0, 80.0) + rng.normal(0, 1, n),
+        }
+    )  # fmt: skip
+    table, note = importance(rows, "lms_id")
+    assert len(table) == 2
+    merged = [f for f in table["field"] if f.startswith("decoder")]
+    assert len(merged) == 1 and "lr" in merged[0] and "width" in merged[0]
+    assert table["field"].iloc[0] == merged[0]  # the one effect, not split three ways
+    assert "vary together" in note
+    # fields that do not determine each other stay apart
+    rows.loc[0, "lr"] = 1e-3
+    table, note = importance(rows, "lms_id")
+    assert "lr" in set(table["field"]) and "vary together" in note  # decoder and width still do
+
+
+def test_searched_continuous_fields_are_never_merged_for_taking_a_new_value_in_every_row():
+    rows = _rows().assign(weight_decay=10 ** np.random.default_rng(2).uniform(-6, -3, 40))
+    table, note = importance(rows, "val_loss")
+    assert set(table["field"]) == {"lr", "width", "weight_decay"} and "vary together" not in note
