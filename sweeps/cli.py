@@ -182,6 +182,23 @@ def main(argv: list[str] | None = None) -> int:
     return 143 if terminated() and code == 130 else code
 
 
+def entry() -> None:
+    """The ``adx`` command: ``main``, then the process ends at once where no Ray was started.
+
+    Arrow's thread pools can be torn down while a worker is still alive during the
+    interpreter's finalisation, which aborts a process whose work is done and written
+    ("terminate called without an active exception", exit 134; seen on about 1 run in 40 of
+    `adx sweep publish`, apache/arrow#34314). A command that started no Ray has nothing left
+    to do at exit, so it flushes its output and ends with its own code, skipping that
+    teardown; a command that ran Ray exits normally so Ray's own exit handlers run."""
+    code = main()
+    if "ray" in sys.modules:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _stop_on_sigterm():
     """Turn SIGTERM into the Ctrl-C path (a clean, resumable stop); returns a function that
     says whether it came and one that puts the previous handler back."""
@@ -450,4 +467,4 @@ def _print_errors(errors: list[dict]) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

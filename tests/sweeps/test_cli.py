@@ -102,3 +102,20 @@ def test_trial_run_with_restarts_prints_every_member(capsys):
     assert out["members"][out["selected"]]["selected"] and out["members"][out["selected"]]["steps_done"] == 20
     assert main([*args[:-2], "--select-at", "15"]) == 1
     assert "multiple of eval_every (10), but got 15" in capsys.readouterr().err
+
+
+def test_the_command_ends_with_mains_code_and_its_output_flushed_when_it_skips_teardown(tmp_path):
+    """`adx` (sweeps.cli.entry) ends a command that started no Ray without the interpreter's
+    teardown: what it printed still arrives, through a pipe, and the exit code is main's."""
+    ok = subprocess.run(
+        [sys.executable, "-m", "sweeps.cli", "sweep", "list", "--storage", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and ok.stdout.strip(), ok.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "sweeps.cli", "results", "table", "nosuch", "--storage", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and bad.stderr.startswith("Error:"), (bad.returncode, bad.stderr)
