@@ -178,23 +178,21 @@ def wide_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_pairs(
-    decoders: list[str], baseline: str | None = None, across: str = "decoder"
-) -> list[tuple[str, str]]:
+def comparison_pairs(values: list[str], baseline: str | None = None, across: str = "decoder") -> list[tuple[str, str]]:
     """Which values of ``across`` (the decoders by default) ``paired_comparison`` compares,
     each as (value, baseline): every value against ``baseline``; without one, additive
     against monolithic when both are there, then any other decoder (a plugin) against
     monolithic, or the first two."""
     if baseline is not None:
-        if baseline not in decoders:
+        if baseline not in values:
             what = "decoders" if across == "decoder" else f"values of {across!r}"
-            raise AdxError(f"--baseline: must be one of the {what} {decoders}, but got {baseline!r}")
-        return [(d, baseline) for d in decoders if d != baseline]
-    if "monolithic" in decoders:
-        first = ["additive"] if "additive" in decoders else []
-        others = [d for d in decoders if d not in ("additive", "monolithic", "masked")]
+            raise AdxError(f"--baseline: must be one of the {what} {values}, but got {baseline!r}")
+        return [(d, baseline) for d in values if d != baseline]
+    if "monolithic" in values:
+        first = ["additive"] if "additive" in values else []
+        others = [d for d in values if d not in ("additive", "monolithic", "masked")]
         return [(d, "monolithic") for d in first + others]
-    return [(decoders[0], decoders[1])] if len(decoders) > 1 else []
+    return [(values[0], values[1])] if len(values) > 1 else []
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -187,7 +187,7 @@ def entry() -> None:
 
     Arrow's thread pools can be torn down while a worker is still alive during the
     interpreter's finalisation, which aborts a process whose work is done and written
-    ("terminate called without an active exception", exit 134; seen on about 1 run in 40 of
+    ("terminate called without an active exception", exit 134; seen on 1 run in 20 of
     `adx sweep publish`, apache/arrow#34314). A command that started no Ray has nothing left
     to do at exit, so it flushes its output and ends with its own code, skipping that
     teardown; a command that ran Ray exits normally so Ray's own exit handlers run."""

@@ -130,7 +130,7 @@ def run_sweep(
                 flush=True,
             )
         if uses_auto_amp(spec):  # decided once, by timing, when the sweep starts; the stored spec keeps it
-            spec = _decide_amp(spec, files, store, out) if new_sweep else _kept_amp(spec, files, store, out)
+            spec = _decide_amp(spec, files, store, out) if new_sweep else _kept_amp(spec, store, out)
             searcher = SweepSearcher(spec, done, best_params, optuna_storage, done_rows, weights)
         init_ray(address, num_cpus, list(checked.plugin_sources))
         searcher.plugin_paths = checked.plugin_paths
@@ -307,7 +307,7 @@ def _decide_amp(spec: SweepSpec, files: SweepFiles, store: Storage, out: TextIO 
     return pin_amp(spec, choice.amp)
 
 
-def _kept_amp(spec: SweepSpec, files: SweepFiles, store: Storage, out: TextIO | None) -> SweepSpec:
+def _kept_amp(spec: SweepSpec, store: Storage, out: TextIO | None) -> SweepSpec:
     """A sweep resumed from a spec that says ``amp: auto`` (``adx sweep run SPEC --resume``)
     trains in the precision its start chose, as its stored spec says; never decides again."""
     stored = load_stored_spec(store, spec.name)
