@@ -190,12 +190,23 @@ def entry() -> None:
     ("terminate called without an active exception", exit 134; seen on 1 run in 20 of
     `adx sweep publish`, apache/arrow#34314). A command that started no Ray has nothing left
     to do at exit, so it flushes its output and ends with its own code, skipping that
-    teardown; a command that ran Ray exits normally so Ray's own exit handlers run."""
-    code = main()
-    if "ray" in sys.modules:
-        sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    teardown; a command that ran Ray exits normally so Ray's own exit handlers run.
+
+    A reader that stops early (``adx results table map | head``) closes the pipe: the
+    command then ends quietly with 141 (128 + SIGPIPE, as a shell tool would), not with a
+    traceback."""
+    try:
+        code = main()
+        if "ray" in sys.modules:
+            sys.exit(code)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        # Python's own advice: point stdout at devnull so the exit's flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+        if "ray" in sys.modules:
+            sys.exit(code)
     os._exit(code)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,29 @@ def test_the_command_ends_with_mains_code_and_its_output_flushed_when_it_skips_t
         text=True,
     )
     assert bad.returncode == 1 and bad.stderr.startswith("Error:"), (bad.returncode, bad.stderr)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`adx results sql ... | head -1`: the reader closes the pipe after one line while the
+    command still has megabytes to write; it ends with 141 (128 + SIGPIPE), no traceback."""
+    published = Path(__file__).resolve().parents[2] / "results" / "published"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeps.cli",
+            "results",
+            "sql",
+            "SELECT range AS i FROM range(300000)",
+            "mini",
+            "--storage",
+            str(published),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.readline().strip() == b"i"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
