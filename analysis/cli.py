@@ -255,6 +255,12 @@ def _run(args: argparse.Namespace) -> int:
         print(tables.format_table(auc.round(3), args.format if args.format != "terminal" else "terminal"))
         print()
         print(tables.format_table(table, args.format))
+        if len(schedules) >= 2 and not args.all_subsets and not args.cheapest:
+            from analysis.restarts import evidence_inputs, paired_schedules
+
+            runs, val, budget, _ = evidence_inputs(df, curves)
+            print()
+            print(tables.format_table(paired_schedules(runs, val, schedules, budget), args.format))
         if fmt == "md":
             print()
             print(textwrap.fill(note, tables.terminal_width()))

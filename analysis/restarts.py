@@ -23,6 +23,9 @@ Two tables (``restart_evidence``):
 - per (k, select_at): the share of (condition, seed) groups whose selected member
   identifies (Wilson 95% interval), its mean LMS ID, the share where any of the k members
   identifies (the most any selection could reach), and the cost in full runs.
+
+With two or more schedules, ``paired_schedules`` compares each with the first on the same
+groups (the discordant groups and an exact McNemar test).
 """
 
 from __future__ import annotations
@@ -130,7 +133,8 @@ def replay(
     from itertools import combinations
 
     hits, anyone, lms, n = 0.0, 0.0, [], 0
-    for _, g in runs.groupby("group"):
+    per_group: dict[int, float] = {}  # group -> its kept member identifies (a share with ``subsets``)
+    for gid, g in runs.groupby("group"):
         members = g.sort_values("restart")
         if subsets:
             choices = list(combinations(range(len(members)), restarts.k))
@@ -145,7 +149,8 @@ def replay(
         curves = val.loc[members.index]  # the group's best-so-far losses, looked up once
         picks = [p for p in (_race(curves, restarts, steps, list(c)) for c in choices) if p is not None]
         identified = members["identified"].to_numpy()
-        hits += sum(bool(identified[p]) for p in picks) / len(choices)
+        per_group[int(gid)] = sum(bool(identified[p]) for p in picks) / len(choices)
+        hits += per_group[int(gid)]
         anyone += sum(bool(identified[list(c)].any()) for c in choices) / len(choices)
         lms += [float(members["lms_id"].iloc[p]) for p in picks]
     return {
@@ -154,7 +159,42 @@ def replay(
         "anyone": anyone if subsets else int(anyone),
         "lms": float(np.mean(lms)) if lms else math.nan,
         "cost": restarts.cost(steps),
+        "per_group": per_group,
     }
+
+
+def _label(restarts: RestartsSpec) -> str:
+    """``5 at 2,000, 8,000``: a schedule as the tables name it."""
+    return f"{restarts.k} at " + (", ".join(f"{s:,}" for s in restarts.schedule) or "end")
+
+
+def paired_schedules(runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int) -> pd.DataFrame:
+    """Each schedule against the first, on the groups both replay: the groups where both
+    kept members identify, only this one's, only the first's, neither, and the exact
+    McNemar test of the discordant groups (two-sided binomial at 1/2; p = 1 without any).
+    Schedules judged on the same groups differ only in their discordant groups, which is
+    what the rates' separate intervals do not show."""
+    from scipy import stats
+
+    if len(schedules) < 2:
+        raise AdxError(f"a paired comparison needs at least 2 schedules, but got {len(schedules)}")
+    reference = replay(runs, val, schedules[0], steps)["per_group"]
+    rows = []
+    for r in schedules[1:]:
+        this = replay(runs, val, r, steps)["per_group"]
+        shared = sorted(set(reference) & set(this))
+        pairs = [(bool(reference[g]), bool(this[g])) for g in shared]
+        only_this = sum(1 for a, b in pairs if b and not a)
+        only_first = sum(1 for a, b in pairs if a and not b)
+        discordant = only_this + only_first
+        p = stats.binomtest(min(only_this, only_first), discordant, 0.5).pvalue if discordant else 1.0
+        rows.append({
+            "schedule": _label(r), "against": _label(schedules[0]), "groups": len(shared),
+            "both identify": sum(1 for a, b in pairs if a and b), "only this one": only_this,
+            "only the first": only_first, "neither": sum(1 for a, b in pairs if not a and not b),
+            "p (exact McNemar)": round(min(1.0, float(p)), 3),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def replay_topup(runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, steps: int, rule) -> dict[str, Any]:
@@ -176,7 +216,7 @@ def replay_topup(runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, 
         if pick is not None:
             kept[int(gid)] = (int(cell_of[first.index[0]]), first.index[pick], members)
     final = val[steps]
-    hits_before = hits_after = topped = topped_hit = extra = 0
+    hits_before = hits_after = topped = topped_hit = extra = gained = lost = 0
     by_cell: dict[int, dict[int, float]] = {}
     for gid, (cell, idx, _) in kept.items():
         by_cell.setdefault(cell, {})[gid] = float(final[idx])
@@ -191,10 +231,14 @@ def replay_topup(runs: pd.DataFrame, val: pd.DataFrame, restarts: RestartsSpec, 
             extra += len(new)
             candidates = [idx, *new.index]
             idx = min(candidates, key=lambda i: (float(final[i]), candidates.index(i)))
-        hits_after += bool(runs.loc[idx, "identified"])
+        after = bool(runs.loc[idx, "identified"])
+        hits_after += after
+        gained += after and not before
+        lost += before and not after
     n = len(kept)
     return {"groups": n, "hits_before": hits_before, "hits_after": hits_after, "topped": topped,
-            "topped_identified": topped_hit, "extra_cost": extra / n if n else math.nan}  # fmt: skip
+            "topped_identified": topped_hit, "gained": gained, "lost": lost,
+            "extra_cost": extra / n if n else math.nan}  # fmt: skip
 
 
 def _race(curves: pd.DataFrame, restarts: RestartsSpec, steps: int, alive: list[int]) -> int | None:
@@ -321,6 +365,8 @@ def schedule_table(
             row |= {
                 f"topped up (to {topup.max_members})": f"{t['topped']}/{t['groups']}",
                 "of which identified already": t["topped_identified"],
+                "failures turned": t["gained"],
+                "identifications lost": t["lost"],
                 "identifies after top-up": format_rate(t["hits_after"], t["groups"]),
                 "cost with top-up": round(r.cost(steps) + t["extra_cost"], 3),
             }
@@ -467,7 +513,8 @@ def restart_evidence(
             f"q3 + {topup.fence:g} x (q3 - q1) of its condition's kept losses (log10; conditions of at least "
             f"{topup.min_groups} groups) gets members up to {topup.max_members} (full runs from these runs) and keeps "
             "the lowest final validation loss among them and its kept member; 'of which identified already' reads "
-            "ground truth to count the top-ups that were not needed."
+            "ground truth to count the top-ups that were not needed, 'failures turned' the failed groups whose new "
+            "kept member identifies, 'identifications lost' the identified groups whose new kept member fails."
         )
     if first_rung is not None:
         note += (

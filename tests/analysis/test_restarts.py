@@ -132,6 +132,41 @@ def test_cli_replays_schedules_and_refuses_bad_ones(evidence, capsys):
     assert "must be evaluation steps below 30" in capsys.readouterr().err
 
 
+def test_schedules_are_paired_on_the_same_groups(evidence, capsys):
+    """Against 3 members raced at 10, 20 (by hand, see above: seed 0 only): 3 kept at 20
+    identifies on seeds 0 and 1, so seed 1 is its one discordant group (p = 1); 2 kept at 10
+    identifies on seed 0 only, no discordant group."""
+    from additive.spec import RestartsSpec
+    from analysis.restarts import evidence_inputs, paired_schedules
+    from sweeps.cli import main
+
+    runs, val, steps, _ = evidence_inputs(load_trials("ev", str(evidence)), load_curves("ev", str(evidence)))
+    schedules = [RestartsSpec(k=3, rungs=(10, 20)), RestartsSpec(k=3, rungs=(20,)), RestartsSpec(k=2, rungs=(10,))]
+    t = paired_schedules(runs, val, schedules, steps).set_index("schedule")
+    assert list(t.index) == ["3 at 20", "2 at 10"] and set(t["against"]) == {"3 at 10, 20"}
+    counts = ["groups", "both identify", "only this one", "only the first", "neither"]
+    assert list(t.loc["3 at 20", counts]) == [3, 1, 1, 0, 1]
+    assert list(t.loc["2 at 10", counts]) == [3, 1, 0, 0, 2]
+    assert list(t["p (exact McNemar)"]) == [1.0, 1.0]
+    assert (
+        main(["results", "restarts", "ev", "--storage", str(evidence), "--schedule", "3:10,20", "--schedule", "3:20"])
+        == 0
+    )
+    assert "only the first" in capsys.readouterr().out
+
+
+def test_six_discordant_groups_one_way_are_significant(tmp_path):
+    """Six seeds where the best-so-far loss at 10 keeps the failing member and at 20 the
+    identifying one: 6 discordant groups, all one way, two-sided p = 2 / 2**6."""
+    from additive.spec import RestartsSpec
+    from analysis.restarts import evidence_inputs, paired_schedules
+
+    _write(tmp_path, {s: [(0.2, 0.4, 0.3, 60.0), (0.5, 0.1, 0.05, 99.9)] for s in range(6)})
+    runs, val, steps, _ = evidence_inputs(load_trials("ev", str(tmp_path)), load_curves("ev", str(tmp_path)))
+    row = paired_schedules(runs, val, [RestartsSpec(k=2, rungs=(10,)), RestartsSpec(k=2, rungs=(20,))], steps).iloc[0]
+    assert (row["only this one"], row["only the first"], row["p (exact McNemar)"]) == (6, 0, round(2 / 2**6, 3))
+
+
 def test_the_cheapest_schedule_may_be_held_to_a_late_last_rung(evidence):
     """Only schedules keeping their member at step 20 or later: two members chosen at 20."""
     trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
@@ -215,6 +250,7 @@ def test_the_topup_replay_gives_a_group_that_stands_out_more_members(tmp_path):
     assert row["selected identifies"].startswith("4/5")
     assert row["topped up (to 4)"] == "1/5" and row["of which identified already"] == 0
     assert row["identifies after top-up"].startswith("5/5")
+    assert row["failures turned"] == 1 and row["identifications lost"] == 0
     assert row["cost with top-up"] == pytest.approx((2 * 20 + 10) / 30 + 2 / 5, abs=1e-3)
     assert "Top-up: per condition" in note
 
