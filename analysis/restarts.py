@@ -360,7 +360,11 @@ def schedule_table(
     rows = []
     for r in schedules:
         row = _row(r, replay(runs, val, r, steps, subsets), subsets, auc)
-        if topup is not None:
+        if topup is not None and r.k >= topup.max_members:  # nothing to add (adx sweep topup refuses it)
+            row |= {f"topped up (to {topup.max_members})": "-", "of which identified already": "-",
+                    "failures turned": "-", "identifications lost": "-",
+                    "identifies after top-up": row["selected identifies"], "cost with top-up": row["cost (full runs)"]}  # fmt: skip
+        elif topup is not None:
             t = replay_topup(runs, val, r, steps, topup)
             row |= {
                 f"topped up (to {topup.max_members})": f"{t['topped']}/{t['groups']}",

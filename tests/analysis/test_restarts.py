@@ -251,6 +251,12 @@ def test_the_topup_replay_gives_a_group_that_stands_out_more_members(tmp_path):
     assert row["topped up (to 4)"] == "1/5" and row["of which identified already"] == 0
     assert row["identifies after top-up"].startswith("5/5")
     assert row["failures turned"] == 1 and row["identifications lost"] == 0
+    _, table, _ = restart_evidence(
+        load_trials("ev", str(tmp_path)), load_curves("ev", str(tmp_path)),
+        schedules=[RestartsSpec(k=4, select_at=20)], topup=TopUpRule(max_members=4),
+    )  # fmt: skip
+    full = table.iloc[0]  # 4 members already: nothing to top up, as `adx sweep topup` refuses it
+    assert full["topped up (to 4)"] == "-" and full["cost with top-up"] == full["cost (full runs)"]
     assert row["cost with top-up"] == pytest.approx((2 * 20 + 10) / 30 + 2 / 5, abs=1e-3)
     assert "Top-up: per condition" in note
 
