@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import fields
 
 from additive.errors import AdxError
@@ -210,7 +211,7 @@ def entry() -> None:
     os._exit(code)
 
 
-def _stop_on_sigterm():
+def _stop_on_sigterm() -> tuple[Callable[[], bool], Callable[[], object]]:
     """Turn SIGTERM into the Ctrl-C path (a clean, resumable stop); returns a function that
     says whether it came and one that puts the previous handler back."""
     import signal
