@@ -163,9 +163,14 @@ def replay(
     }
 
 
+def _rungs(restarts: RestartsSpec) -> str:
+    """``2,000, 8,000`` (``end`` without rungs): a schedule's rungs as the tables print them."""
+    return ", ".join(f"{s:,}" for s in restarts.schedule) or "end"
+
+
 def _label(restarts: RestartsSpec) -> str:
     """``5 at 2,000, 8,000``: a schedule as the tables name it."""
-    return f"{restarts.k} at " + (", ".join(f"{s:,}" for s in restarts.schedule) or "end")
+    return f"{restarts.k} at {_rungs(restarts)}"
 
 
 def paired_schedules(runs: pd.DataFrame, val: pd.DataFrame, schedules: list[RestartsSpec], steps: int) -> pd.DataFrame:
@@ -270,7 +275,7 @@ def _row(
     rate = _expected if subsets else format_rate
     row = {
         "k": restarts.k,
-        "rungs": ", ".join(f"{s:,}" for s in restarts.schedule) or "end",
+        "rungs": _rungs(restarts),
         "groups": n,
         "selected identifies": rate(outcome["hits"], n),
         "selected LMS ID": round(outcome["lms"], 2),

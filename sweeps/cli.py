@@ -198,16 +198,14 @@ def entry() -> None:
     traceback."""
     try:
         code = main()
-        if "ray" in sys.modules:
-            sys.exit(code)
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:
         # Python's own advice: point stdout at devnull so the exit's flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141
-        if "ray" in sys.modules:
-            sys.exit(code)
+    if "ray" in sys.modules:
+        sys.exit(code)
     os._exit(code)
 
 
