@@ -97,7 +97,11 @@ def add_results_commands(parser: argparse.ArgumentParser) -> None:
         "what k initialisations selected at a step give (from full-budget runs)",
     )
     common(e)
-    e.add_argument("--select-at", default=None, help="comma-separated selection steps (default: every evaluation)")
+    e.add_argument(
+        "--select-at",
+        default=None,
+        help="comma-separated steps: where to select, and the AUC table's rows (default: every evaluation)",
+    )
     e.add_argument(
         "--schedule",
         action="append",

@@ -464,7 +464,8 @@ def restart_evidence(
     """The AUC table, the selection table and a note (module docstring). The selection
     table has a row per (k, select_at); with ``schedules`` a row per rung schedule instead;
     with ``cheapest`` the cheapest schedule for each number of groups its kept member
-    identifies (``cheapest_schedules``, rungs among ``select_ats``)."""
+    identifies (``cheapest_schedules``, rungs among ``select_ats``). Given ``select_ats``, the
+    AUC table has those steps only (the rungs' AUC and ``min_auc`` still read every evaluation)."""
     runs, val, steps, evals = evidence_inputs(trials, curves)
     wanted = select_ats or [s for s in evals if s < steps]
     check_steps("--select-at", wanted, evals, steps)
@@ -476,7 +477,7 @@ def restart_evidence(
     if too_many:
         raise AdxError(f"--schedule: must race at most the {k_max} members each group has, but got k = {too_many}")
     auc = auc_by_step(runs, val)
-    within = within_seed_auc(auc)
+    within = within_seed_auc(auc)  # every evaluation: rungs and the --min-auc rule read all of them
     first_rung = None
     if min_auc is not None:
         first_rung = first_step_reaching(within, min_auc)
@@ -516,6 +517,8 @@ def restart_evidence(
             else ""
         )
     )
+    if select_ats:  # the AUC table shows the steps asked for
+        auc = auc[auc["step"].isin(select_ats)].reset_index(drop=True)
     if topup is not None:
         note += (
             f" Top-up: per condition, a group whose kept final validation loss lies above "

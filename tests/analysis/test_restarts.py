@@ -73,6 +73,18 @@ def test_auc_per_step_and_exact_selection(evidence):
     assert "9 full-budget runs in 3 (condition, seed) groups" in note
 
 
+def test_select_at_chooses_the_rows_of_the_auc_table_not_the_auc_the_rungs_read(evidence):
+    from additive.spec import RestartsSpec
+
+    trials, curves = load_trials("ev", str(evidence)), load_curves("ev", str(evidence))
+    full, _, _ = restart_evidence(trials, curves)
+    auc, table, note = restart_evidence(trials, curves, [20], [RestartsSpec(k=3, rungs=(10,))])
+    assert list(full["step"]) == [10, 20, 30] and list(auc["step"]) == [20]
+    assert auc.set_index("step").loc[20].to_dict() == full.set_index("step").loc[20].to_dict()
+    # the rung at 10 is not among the steps shown, and its AUC (1/4) is still the one read
+    assert table.iloc[0]["AUC at rungs (within seed)"] == "0.25" and "near chance" in note
+
+
 def test_select_at_must_be_an_evaluation(evidence):
     from additive import AdxError
 
