@@ -477,12 +477,14 @@ def restart_evidence(
     if too_many:
         raise AdxError(f"--schedule: must race at most the {k_max} members each group has, but got k = {too_many}")
     auc = auc_by_step(runs, val)
-    within = within_seed_auc(auc)  # every evaluation: rungs and the --min-auc rule read all of them
+    within = within_seed_auc(auc)  # every evaluation: the rungs and the --min-auc rule read all of them
     first_rung = None
     if min_auc is not None:
         first_rung = first_step_reaching(within, min_auc)
         if first_rung is None:
             raise AdxError(f"--min-auc: the within-seed AUC never stays >= {min_auc} on these runs: no rung qualifies")
+    if select_ats:  # the AUC table shows the steps asked for; `within` above keeps every evaluation
+        auc = auc[auc["step"].isin(select_ats)].reset_index(drop=True)
     if cheapest:
         table = cheapest_schedules(
             runs, val, wanted, steps, last_rung_from=last_rung_from, subsets=subsets, auc=within,
@@ -517,8 +519,6 @@ def restart_evidence(
             else ""
         )
     )
-    if select_ats:  # the AUC table shows the steps asked for
-        auc = auc[auc["step"].isin(select_ats)].reset_index(drop=True)
     if topup is not None:
         note += (
             f" Top-up: per condition, a group whose kept final validation loss lies above "
